@@ -1,0 +1,210 @@
+# edgetrain — top-level build.
+#
+#   make            install missing Debian packages, build libopenvswitch
+#                   once, generate protobuf-c code, build build/bin/*
+#   make test       build and run every test; last line "N passed, N failed"
+#   make demo       the main job (see README)
+#   make bench      benchmarks, side by side with their peers
+#   make fuzz       bounded libFuzzer runs
+#   make SANITIZE=1 ...   ASan + UBSan build (into build-san/)
+#
+# Sources are found by directory, so adding a module is adding a file:
+#   proto/*.proto   -> generated protobuf-c code   (libet_proto.a)
+#   proto/*.c       wire framing                    (libet_proto.a)
+#   common/*.c      logging, small shared helpers  (libet_common.a)
+#   kernels/*.c     training math                   (libet_kernels.a)
+#   train/*.c       datasets and stage training     (libet_train.a)
+#   controller/*.c  edgetrain-controller (main.c has main)
+#   agent/*.c       edgetrain-agent      (main.c has main)
+#   cli/*.c         edgetrain            (main.c has main)
+#   tests/unit/test_*.c   one cmocka binary each
+
+SANITIZE ?= 0
+CROSS    ?=
+ifeq ($(SANITIZE),1)
+BUILD    ?= build-san
+else
+BUILD    ?= build
+endif
+
+CC       := $(CROSS)gcc
+AR       := $(CROSS)ar
+PKG      := pkg-config
+VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+OPT      ?= -O3 -march=native
+ifneq ($(CROSS),)
+OPT      := -O3
+endif
+CFLAGS   ?= $(OPT) -g
+CFLAGS   += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -pthread -fopenmp \
+            -Icommon -Iproto -Ikernels -Itrain -Iagent -Icontroller -I$(BUILD)/gen \
+            -DEDGETRAIN_VERSION='"$(VERSION)"'
+LDFLAGS  += -pthread -fopenmp
+ifeq ($(SANITIZE),1)
+CC       := clang
+CFLAGS   := $(filter-out -fopenmp,$(CFLAGS)) -O1 -g -fsanitize=address,undefined \
+            -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS  := $(filter-out -fopenmp,$(LDFLAGS)) -fsanitize=address,undefined -fopenmp=libgomp
+endif
+
+DEP_CFLAGS := $(shell $(PKG) --cflags libprotobuf-c libevent libevent_pthreads libcjson zlib libpng 2>/dev/null)
+DEP_LIBS   := $(shell $(PKG) --libs libprotobuf-c libevent libevent_pthreads libcjson zlib libpng 2>/dev/null) \
+              -lopenblas -lcrypto -lm
+CFLAGS += $(DEP_CFLAGS)
+
+# --- dependency bootstrap ---------------------------------------------------
+DEPS_STAMP := $(BUILD)/.deps-ok
+$(DEPS_STAMP): scripts/deps.sh
+	@scripts/deps.sh check 2>/dev/null || scripts/deps.sh install
+	@mkdir -p $(@D) && touch $@
+
+# libopenvswitch, built once from Debian's openvswitch-source.
+OVS_DIR  ?= $(BUILD)/ovs
+OVS_LIB  := $(OVS_DIR)/src/lib/.libs/libopenvswitch.a
+OVS_CFLAGS = -I$(OVS_DIR)/src/include -I$(OVS_DIR)/src/lib -I$(OVS_DIR)/src
+OVS_LIBS   = $(OVS_LIB) $(shell cat $(OVS_DIR)/libs.txt 2>/dev/null)
+$(OVS_LIB): scripts/build-ovs.sh | $(DEPS_STAMP)
+	@scripts/build-ovs.sh $(OVS_DIR)
+
+# --- protobuf-c code generation ---------------------------------------------
+PROTOS    := $(wildcard proto/*.proto)
+GEN_C     := $(patsubst proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
+GEN_H     := $(GEN_C:.c=.h)
+$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	protoc-c --proto_path=proto --c_out=$(BUILD)/gen $<
+
+# --- objects and libraries --------------------------------------------------
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+PROTO_SRC   := $(wildcard proto/*.c)
+COMMON_SRC  := $(wildcard common/*.c)
+KERNELS_SRC := $(wildcard kernels/*.c)
+TRAIN_SRC   := $(wildcard train/*.c)
+CTL_SRC     := $(filter-out controller/main.c,$(wildcard controller/*.c))
+AGENT_SRC   := $(filter-out agent/main.c,$(wildcard agent/*.c))
+CLI_SRC     := $(filter-out cli/main.c,$(wildcard cli/*.c))
+
+LIB_PROTO   := $(BUILD)/lib/libet_proto.a
+LIB_COMMON  := $(BUILD)/lib/libet_common.a
+LIB_KERNELS := $(BUILD)/lib/libet_kernels.a
+LIB_TRAIN   := $(BUILD)/lib/libet_train.a
+LIB_CTL     := $(BUILD)/lib/libet_controller.a
+LIB_AGENT   := $(BUILD)/lib/libet_agent.a
+LIB_CLI     := $(BUILD)/lib/libet_cli.a
+
+# Link order: dependents first.
+CORE_LIBS := $(LIB_TRAIN) $(LIB_KERNELS) $(LIB_PROTO) $(LIB_COMMON)
+
+$(BUILD)/obj/$(BUILD)/gen/%.o: $(BUILD)/gen/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# Controller sources see the libopenvswitch headers; nothing else does.
+$(BUILD)/obj/controller/%.o: controller/%.c $(GEN_H) $(OVS_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(OVS_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/obj/%.o: %.c $(GEN_H) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+define mklib
+$(1): $(2)
+	@mkdir -p $$(@D)
+	@rm -f $$@
+	$$(AR) rcs $$@ $$^
+endef
+$(eval $(call mklib,$(LIB_PROTO),$(call obj,$(GEN_C) $(PROTO_SRC))))
+$(eval $(call mklib,$(LIB_COMMON),$(call obj,$(COMMON_SRC))))
+$(eval $(call mklib,$(LIB_KERNELS),$(call obj,$(KERNELS_SRC))))
+$(eval $(call mklib,$(LIB_TRAIN),$(call obj,$(TRAIN_SRC))))
+$(eval $(call mklib,$(LIB_CTL),$(call obj,$(CTL_SRC))))
+$(eval $(call mklib,$(LIB_AGENT),$(call obj,$(AGENT_SRC))))
+$(eval $(call mklib,$(LIB_CLI),$(call obj,$(CLI_SRC))))
+
+# --- binaries ----------------------------------------------------------------
+BIN := $(BUILD)/bin
+BINS := $(BIN)/edgetrain $(BIN)/edgetrain-agent $(BIN)/edgetrain-controller
+
+$(BIN)/edgetrain-controller: $(call obj,controller/main.c) $(LIB_CTL) $(CORE_LIBS) $(OVS_LIB)
+	@mkdir -p $(@D)
+	$(CC) -o $@ $(call obj,controller/main.c) $(LIB_CTL) $(CORE_LIBS) $(OVS_LIBS) $(DEP_LIBS) $(LDFLAGS) -ldl
+
+$(BIN)/edgetrain-agent: $(call obj,agent/main.c) $(LIB_AGENT) $(CORE_LIBS)
+	@mkdir -p $(@D)
+	$(CC) -o $@ $(call obj,agent/main.c) $(LIB_AGENT) $(CORE_LIBS) $(DEP_LIBS) $(LDFLAGS)
+
+# The CLI links the controller and agent libraries too (bench-plan,
+# bench-flows, bench-stream reuse their code).
+$(BIN)/edgetrain: $(call obj,cli/main.c) $(LIB_CLI) $(LIB_CTL) $(LIB_AGENT) $(CORE_LIBS) $(OVS_LIB)
+	@mkdir -p $(@D)
+	$(CC) -o $@ $(call obj,cli/main.c) $(LIB_CLI) $(LIB_CTL) $(LIB_AGENT) $(CORE_LIBS) $(OVS_LIBS) $(DEP_LIBS) $(LDFLAGS) -ldl
+
+.SECONDARY:
+.DEFAULT_GOAL := all
+.PHONY: all
+all: $(BINS)
+
+# --- tests -------------------------------------------------------------------
+TEST_SRC  := $(wildcard tests/unit/test_*.c)
+TEST_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+TEST_LIBS := $(LIB_CLI) $(LIB_CTL) $(LIB_AGENT) $(CORE_LIBS)
+
+$(BUILD)/obj/tests/unit/%.o: tests/unit/%.c $(GEN_H) $(OVS_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(OVS_CFLAGS) -Itests/unit -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TEST_LIBS) $(OVS_LIB)
+	@mkdir -p $(@D)
+	$(CC) -o $@ $< $(TEST_LIBS) $(OVS_LIBS) $(DEP_LIBS) -lcmocka $(LDFLAGS) -ldl
+
+.PHONY: test tests
+tests: $(BINS) $(TEST_BINS)
+test: tests
+	@BUILD=$(BUILD) scripts/run-tests.sh
+
+# --- fuzzing (clang libFuzzer + ASan/UBSan) --------------------------------
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS = -O1 -g -fsanitize=fuzzer,address,undefined -std=gnu11 -pthread \
+              -Icommon -Iproto -Ikernels -Itrain -Iagent -Icontroller -Ibuild-fuzz/gen $(DEP_CFLAGS) \
+              -DEDGETRAIN_VERSION='"$(VERSION)"'
+build-fuzz/gen/%.pb-c.c: proto/%.proto | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	protoc-c --proto_path=proto --c_out=build-fuzz/gen $<
+FUZZ_GEN := $(patsubst proto/%.proto,build-fuzz/gen/%.pb-c.c,$(PROTOS))
+build-fuzz/%: tests/fuzz/%.c $(FUZZ_GEN) $(PROTO_SRC) $(COMMON_SRC) $(KERNELS_SRC) $(TRAIN_SRC) $(CTL_SRC) $(AGENT_SRC)
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) $$(sed -n 's,.*fuzz-sources: *\([^*]*\).*,\1,p' $<) $(FUZZ_GEN) -o $@ $< \
+	    $(DEP_LIBS) -fopenmp=libgomp
+.PHONY: fuzz
+fuzz: $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do \
+	    n=$$(basename $$f); mkdir -p tests/fuzz/corpus/$$n build-fuzz/findings/$$n build-fuzz/corpus-$$n; \
+	    echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+	    $$f -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build-fuzz/findings/$$n/ \
+	        build-fuzz/corpus-$$n tests/fuzz/corpus/$$n 2>build-fuzz/$$n.log || { tail -n 40 build-fuzz/$$n.log; exit 1; }; \
+	    tail -n 1 build-fuzz/$$n.log; \
+	done
+
+# --- benchmarks and demo --------------------------------------------------
+.PHONY: bench bench-wire
+bench-wire: $(BIN)/edgetrain
+	$(BIN)/edgetrain bench-wire --size-mb 16 --iters 20
+bench: bench-wire
+	@if [ -x tests/bench/run.sh ]; then tests/bench/run.sh $(BIN)/edgetrain; fi
+
+.PHONY: demo
+demo: $(BINS)
+	@scripts/demo.sh $(BUILD)
+
+.PHONY: clean distclean
+clean:
+	rm -rf $(BUILD)/obj $(BUILD)/lib $(BUILD)/bin $(BUILD)/tests $(BUILD)/gen build-fuzz
+distclean:
+	rm -rf build build-san build-fuzz
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,9 @@
+/* Subcommands of the `edgetrain` tool. Each lives in cli/cmd_<name>.c and
+ * takes the arguments after its name (argv[0] is the subcommand name).
+ * Returns the process exit status: 0 success, 1 failure, 2 usage error. */
+#ifndef ET_CLI_COMMANDS_H
+#define ET_CLI_COMMANDS_H 1
+
+int cmd_bench_wire(int argc, char **argv);
+
+#endif /* ET_CLI_COMMANDS_H */

@@ -1,0 +1,52 @@
+/* edgetrain: the command a person types. Dispatches to cli/cmd_*.c. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "log.h"
+
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+};
+
+/* Keep in the order `edgetrain --help` should list them. */
+static const struct command commands[] = {
+    {"bench-wire", cmd_bench_wire,
+     "frame encode+decode throughput of an activation chunk vs memcpy"},
+};
+
+static void
+usage(FILE *f)
+{
+    fprintf(f, "usage: edgetrain COMMAND [OPTIONS]\n\n"
+               "Train MobileNet block-wise across edge devices under an SDN"
+               " controller.\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
+        fprintf(f, "  %-14s %s\n", commands[i].name, commands[i].summary);
+    }
+    fprintf(f, "\n`edgetrain COMMAND --help` describes a command's options.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+    et_log_set_tag("edgetrain");
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("edgetrain %s\n", EDGETRAIN_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
+        if (!strcmp(argv[1], commands[i].name)) {
+            return commands[i].run(argc - 1, argv + 1);
+        }
+    }
+    fprintf(stderr, "edgetrain: unknown command '%s' (see edgetrain --help)\n",
+            argv[1]);
+    return 2;
+}

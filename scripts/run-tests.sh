@@ -1,0 +1,52 @@
+#!/bin/sh
+# Runs every test and prints one closing line "N passed, N failed".
+#
+# - $BUILD/tests/test_*: cmocka binaries; their "[  PASSED  ] n test(s)" and
+#   "[  FAILED  ] n test(s)" lines are summed.
+# - tests/integration/*.sh: scripts that print "PASS: name" / "FAIL: name"
+#   per check (and exit non-zero if any failed).
+# Output of each test goes to $BUILD/test-logs/; failures are shown.
+# TESTS=pattern restricts the run to matching test names.
+set -u
+BUILD=${BUILD:-build}
+logs=$BUILD/test-logs
+mkdir -p "$logs"
+passed=0
+failed=0
+pattern=${TESTS:-}
+
+run_one() {   # name, log, command...
+    name=$1; log=$2; shift 2
+    case "$name" in *"$pattern"*) ;; *) return 0 ;; esac
+    start=$(date +%s)
+    CMOCKA_MESSAGE_OUTPUT=stdout "$@" >"$log" 2>&1
+    rc=$?
+    secs=$(( $(date +%s) - start ))
+    p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p; s/^PASS: .*/1/p' "$log" | awk '{s+=$1} END {print s+0}')
+    f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p; s/^FAIL: .*/1/p' "$log" | awk '{s+=$1} END {print s+0}')
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        f=1     # crashed or failed without saying which check
+    fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+    if [ "$f" -ne 0 ]; then
+        echo "FAIL $name ($p passed, $f failed, ${secs}s; log $log)"
+        grep -E '^\[  (ERROR|FAILED)|^FAIL|rror|Assert|Sanitizer' "$log" | head -n 30
+    else
+        echo "ok   $name ($p passed, ${secs}s)"
+    fi
+}
+
+for t in "$BUILD"/tests/test_*; do
+    [ -x "$t" ] || continue
+    n=$(basename "$t")
+    run_one "$n" "$logs/$n.log" "$t"
+done
+for s in tests/integration/*.sh; do
+    [ -f "$s" ] || continue
+    n=$(basename "$s" .sh)
+    run_one "$n" "$logs/$n.log" env BUILD="$BUILD" sh "$s"
+done
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
