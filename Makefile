@@ -75,7 +75,7 @@ OVS_DIR  ?= $(BUILD)/ovs
 OVS_LIB  := $(OVS_DIR)/src/lib/.libs/libopenvswitch.a
 OVS_CFLAGS = -I$(OVS_DIR)/src/include -I$(OVS_DIR)/src/lib -I$(OVS_DIR)/src
 OVS_LIBS   = $(OVS_LIB) $(shell cat $(OVS_DIR)/libs.txt 2>/dev/null)
-$(OVS_LIB): scripts/build-ovs.sh 
+$(OVS_LIB): 
 	@scripts/build-ovs.sh $(OVS_DIR)
 
 # --- protobuf-c code generation ---------------------------------------------
