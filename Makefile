@@ -71,7 +71,8 @@ DEP_LIBS   := $(shell $(PKG) --libs libprotobuf-c libevent libevent_pthreads lib
 CFLAGS += $(DEP_CFLAGS)
 
 # libopenvswitch, built once from Debian's openvswitch-source.
-OVS_DIR  ?= $(BUILD)/ovs
+# Shared by the normal and sanitizer builds (it is not instrumented).
+OVS_DIR  ?= build/ovs
 OVS_LIB  := $(OVS_DIR)/src/lib/.libs/libopenvswitch.a
 OVS_CFLAGS = -I$(OVS_DIR)/src/include -I$(OVS_DIR)/src/lib -I$(OVS_DIR)/src
 OVS_LIBS   = $(OVS_LIB) $(shell cat $(OVS_DIR)/libs.txt 2>/dev/null)
