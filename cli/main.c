@@ -15,6 +15,8 @@ struct command {
 static const struct command commands[] = {
     {"bench-wire", cmd_bench_wire,
      "frame encode+decode throughput of an activation chunk vs memcpy"},
+    {"bench-flows", cmd_bench_flows,
+     "flow installation rate into a local OVS bridge (OpenFlow bundles)"},
 };
 
 static void
