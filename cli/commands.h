@@ -8,5 +8,6 @@ int cmd_bench_wire(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_infer(int argc, char **argv);
+int cmd_bench_flows(int argc, char **argv);
 
 #endif /* ET_CLI_COMMANDS_H */

@@ -19,6 +19,8 @@ static const struct command commands[] = {
     {"infer", cmd_infer, "top-3 classes of images under the cut model"},
     {"bench-wire", cmd_bench_wire,
      "frame encode+decode throughput of an activation chunk vs memcpy"},
+    {"bench-flows", cmd_bench_flows,
+     "flow installation rate into a local OVS bridge (OpenFlow bundles)"},
 };
 
 static void
