@@ -27,6 +27,12 @@ else
 BUILD    ?= build
 endif
 
+# V=1 shows full command lines.
+V ?= 0
+ifeq ($(V),0)
+quiet = @printf '  %-6s %s\n' $(1) $(2);
+endif
+
 CC       := $(CROSS)gcc
 AR       := $(CROSS)ar
 PKG      := pkg-config
@@ -85,7 +91,7 @@ GEN_C     := $(patsubst proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
 GEN_H     := $(GEN_C:.c=.h)
 $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto 
 	@mkdir -p $(@D)
-	protoc-c --proto_path=proto --c_out=$(BUILD)/gen $<
+	$(call quiet,PROTOC,$<)protoc-c --proto_path=proto --c_out=$(BUILD)/gen $<
 
 # --- objects and libraries --------------------------------------------------
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -111,22 +117,22 @@ CORE_LIBS := $(LIB_TRAIN) $(LIB_KERNELS) $(LIB_PROTO) $(LIB_COMMON)
 
 $(BUILD)/obj/$(BUILD)/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(call quiet,CC,$<)$(CC) $(CFLAGS) -c -o $@ $<
 
 # Controller sources see the libopenvswitch headers; nothing else does.
 $(BUILD)/obj/controller/%.o: controller/%.c $(GEN_H) $(OVS_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(OVS_CFLAGS) -MMD -MP -c -o $@ $<
+	$(call quiet,CC,$<)$(CC) $(CFLAGS) $(OVS_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/obj/%.o: %.c $(GEN_H) 
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+	$(call quiet,CC,$<)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 define mklib
 $(1): $(2)
 	@mkdir -p $$(@D)
 	@rm -f $$@
-	$$(AR) rcs $$@ $$^
+	$$(call quiet,AR,$$@)$$(AR) rcs $$@ $$^
 endef
 $(eval $(call mklib,$(LIB_PROTO),$(call obj,$(GEN_C) $(PROTO_SRC))))
 $(eval $(call mklib,$(LIB_COMMON),$(call obj,$(COMMON_SRC))))
@@ -142,17 +148,17 @@ BINS := $(BIN)/edgetrain $(BIN)/edgetrain-agent $(BIN)/edgetrain-controller
 
 $(BIN)/edgetrain-controller: $(call obj,controller/main.c) $(LIB_CTL) $(CORE_LIBS) $(OVS_LIB)
 	@mkdir -p $(@D)
-	$(CC) -o $@ $(call obj,controller/main.c) $(LIB_CTL) $(CORE_LIBS) $(OVS_LIBS) $(DEP_LIBS) $(LDFLAGS) -ldl
+	$(call quiet,LD,$@)$(CC) -o $@ $(call obj,controller/main.c) $(LIB_CTL) $(CORE_LIBS) $(OVS_LIBS) $(DEP_LIBS) $(LDFLAGS) -ldl
 
 $(BIN)/edgetrain-agent: $(call obj,agent/main.c) $(LIB_AGENT) $(CORE_LIBS)
 	@mkdir -p $(@D)
-	$(CC) -o $@ $(call obj,agent/main.c) $(LIB_AGENT) $(CORE_LIBS) $(DEP_LIBS) $(LDFLAGS)
+	$(call quiet,LD,$@)$(CC) -o $@ $(call obj,agent/main.c) $(LIB_AGENT) $(CORE_LIBS) $(DEP_LIBS) $(LDFLAGS)
 
 # The CLI links the controller and agent libraries too (bench-plan,
 # bench-flows, bench-stream reuse their code).
 $(BIN)/edgetrain: $(call obj,cli/main.c) $(LIB_CLI) $(LIB_CTL) $(LIB_AGENT) $(CORE_LIBS) $(OVS_LIB)
 	@mkdir -p $(@D)
-	$(CC) -o $@ $(call obj,cli/main.c) $(LIB_CLI) $(LIB_CTL) $(LIB_AGENT) $(CORE_LIBS) $(OVS_LIBS) $(DEP_LIBS) $(LDFLAGS) -ldl
+	$(call quiet,LD,$@)$(CC) -o $@ $(call obj,cli/main.c) $(LIB_CLI) $(LIB_CTL) $(LIB_AGENT) $(CORE_LIBS) $(OVS_LIBS) $(DEP_LIBS) $(LDFLAGS) -ldl
 
 .SECONDARY:
 .DEFAULT_GOAL := all
@@ -166,11 +172,11 @@ TEST_LIBS := $(LIB_CLI) $(LIB_CTL) $(LIB_AGENT) $(CORE_LIBS)
 
 $(BUILD)/obj/tests/unit/%.o: tests/unit/%.c $(GEN_H) $(OVS_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(OVS_CFLAGS) -Itests/unit -MMD -MP -c -o $@ $<
+	$(call quiet,CC,$<)$(CC) $(CFLAGS) $(OVS_CFLAGS) -Itests/unit -MMD -MP -c -o $@ $<
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TEST_LIBS) $(OVS_LIB)
 	@mkdir -p $(@D)
-	$(CC) -o $@ $< $(TEST_LIBS) $(OVS_LIBS) $(DEP_LIBS) -lcmocka $(LDFLAGS) -ldl
+	$(call quiet,LD,$@)$(CC) -o $@ $< $(TEST_LIBS) $(OVS_LIBS) $(DEP_LIBS) -lcmocka $(LDFLAGS) -ldl
 
 .PHONY: test tests
 tests: $(BINS) $(TEST_BINS)
