@@ -154,7 +154,9 @@ mn_set_threads(int n)
         n = cpus > 0 ? (int) cpus : 1;
     }
     omp_set_num_threads(n);
-    openblas_set_num_threads(n);
+    /* gemm.c splits every GEMM across the n OpenMP threads and calls
+     * OpenBLAS single-threaded on each share. */
+    openblas_set_num_threads(1);
 }
 
 const char *
