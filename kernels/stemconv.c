@@ -1,9 +1,9 @@
 /* 3x3 stride-2 stem convolution: im2col, then one sgemm over the batch.
  * The stem has 1 or 3 input channels, so its im2col (K = 9*Cin <= 27) is
  * small and turns the layer into a GEMM OpenBLAS runs at full width. */
-#include <cblas.h>
 #include <string.h>
 
+#include "gemm.h"
 #include "layers.h"
 
 /* col (N*Ho*Wo, 9*Cin) <- in (N,H,W,Cin); zero where the window leaves the
@@ -47,9 +47,7 @@ stemconv3x3s2_forward(float *out, float *col, const float *in, const float *w,
     size_t M = N * ((H + 1) / 2) * ((W + 1) / 2), K = 9 * Cin;
     im2col_3x3s2(col, in, N, H, W, Cin);
     /* out (M,Cout) = col (M,K) w^T (K,Cout) */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int) M, (int) Cout,
-                (int) K, 1.0f, col, (int) K, w, (int) K, 0.0f, out,
-                (int) Cout);
+    gemm_rows(true, M, Cout, K, col, K, w, K, 0.0f, out, Cout);
 }
 
 void
@@ -58,7 +56,5 @@ stemconv3x3s2_backward(float *dw, const float *dout, const float *col,
 {
     size_t M = N * ((H + 1) / 2) * ((W + 1) / 2), K = 9 * Cin;
     /* dw (Cout,K) = dout^T (Cout,M) col (M,K) */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int) Cout, (int) K,
-                (int) M, 1.0f, dout, (int) Cout, col, (int) K, 0.0f, dw,
-                (int) K);
+    gemm_atb(Cout, K, M, dout, Cout, col, K, dw, K);
 }
