@@ -6,11 +6,14 @@
 
 #include "batch.h"
 #include "commands.h"
+#include "threads.h"
 #include "trainer.h"
 
 int
 cmd_eval(int argc, char **argv)
 {
+    /* argv is main's argv + 1: re-exec with the whole of it. */
+    train_threads_passive_wait(argv - 1);
     const char *dir = NULL, *data = NULL;
     long upto = 0, batch = 256, threads = 0;
     bool e2e = false, use_train = false;
@@ -55,7 +58,7 @@ cmd_eval(int argc, char **argv)
     }
     char err[512] = "";
     struct trained_model *m;
-    mn_set_threads((int) threads);
+    train_threads_set((int) threads, 1);
     if (trained_model_load(&m, dir, (size_t) upto, e2e, (size_t) batch, err,
                            sizeof err)) {
         fprintf(stderr, "edgetrain eval: %s\n", err);

@@ -9,6 +9,7 @@
 
 #include "batch.h"
 #include "commands.h"
+#include "threads.h"
 #include "image_io.h"
 #include "trainer.h"
 
@@ -59,6 +60,8 @@ classify(struct trained_model *m, const float *x, float *probs, char *err,
 int
 cmd_infer(int argc, char **argv)
 {
+    /* argv is main's argv + 1: re-exec with the whole of it. */
+    train_threads_passive_wait(argv - 1);
     const char *dir = NULL, *data = NULL;
     long upto = 0, threads = 1, repeats = 20;
     bool e2e = false, invert = true;
@@ -99,7 +102,7 @@ cmd_infer(int argc, char **argv)
     }
     char err[512] = "";
     struct trained_model *m;
-    mn_set_threads((int) threads);
+    train_threads_set((int) threads, 1);
     if (trained_model_load(&m, dir, (size_t) upto, e2e, 1, err, sizeof err)) {
         fprintf(stderr, "edgetrain infer: %s\n", err);
         return 1;

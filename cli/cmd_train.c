@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "threads.h"
 #include "trainer.h"
 
 static void
@@ -32,7 +33,8 @@ train_usage(FILE *f, const struct trainer_options *d)
 "  --shift N            augmentation: random shift up to N pixels, 0 off (%u)\n"
 "  --flip / --no-flip   augmentation: random horizontal flip (%s)\n"
 "  --seed N             initialisation, shuffling, augmentation (%llu)\n"
-"  --threads N          OpenMP + OpenBLAS threads, 0 = all cores (%d)\n"
+"  --threads N          OpenMP threads, 0 = all cores (%d)\n"
+"  --blas-threads N     OpenBLAS threads, 0 = as --threads (1, see train/threads.h)\n"
 "  --per-class N        images per class (QuickDraw: read per category)\n"
 "  --train-limit N      use N training images (deterministic subset)\n"
 "  --test-limit N       use N test images (deterministic subset)\n"
@@ -78,13 +80,15 @@ opt_float(const char *name, const char *v, float *out)
 int
 cmd_train(int argc, char **argv)
 {
+    /* argv is main's argv + 1: re-exec with the whole of it. */
+    train_threads_passive_wait(argv - 1);
     struct trainer_options o;
     trainer_options_default(&o);
     enum {
         O_DATA = 256, O_OUT, O_MODE, O_STAGES, O_INPUT, O_ALPHA, O_HEADPOOL,
         O_BATCH, O_EPOCHS, O_OPTIM, O_LR, O_SCHED, O_PCT, O_WD, O_MOM,
         O_SHIFT, O_FLIP, O_NOFLIP, O_SEED, O_THREADS, O_PERCLASS, O_TRLIM,
-        O_TELIM, O_TEFRAC, O_FORMAT, O_PROG, O_NOPROG, O_NOPLOT, O_HELP,
+        O_TELIM, O_TEFRAC, O_FORMAT, O_PROG, O_NOPROG, O_NOPLOT, O_BLAS, O_HELP,
     };
     static const struct option longopts[] = {
         {"data", 1, 0, O_DATA}, {"out", 1, 0, O_OUT}, {"mode", 1, 0, O_MODE},
@@ -100,7 +104,8 @@ cmd_train(int argc, char **argv)
         {"train-limit", 1, 0, O_TRLIM}, {"test-limit", 1, 0, O_TELIM},
         {"test-fraction", 1, 0, O_TEFRAC}, {"format", 1, 0, O_FORMAT},
         {"progress", 0, 0, O_PROG}, {"no-progress", 0, 0, O_NOPROG},
-        {"no-plot", 0, 0, O_NOPLOT}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0},
+        {"no-plot", 0, 0, O_NOPLOT}, {"blas-threads", 1, 0, O_BLAS},
+        {"help", 0, 0, O_HELP}, {0, 0, 0, 0},
     };
     int c;
     long long n;
@@ -166,7 +171,7 @@ cmd_train(int argc, char **argv)
             break;
         case O_INPUT: case O_HEADPOOL: case O_BATCH: case O_EPOCHS:
         case O_SHIFT: case O_SEED: case O_THREADS: case O_PERCLASS:
-        case O_TRLIM: case O_TELIM:
+        case O_TRLIM: case O_TELIM: case O_BLAS:
             if ((n = opt_num(name, optarg)) < 0) {
                 return 2;
             }
@@ -180,6 +185,7 @@ cmd_train(int argc, char **argv)
             if (c == O_PERCLASS) o.data.per_class = (size_t) n;
             if (c == O_TRLIM) o.data.train_limit = (size_t) n;
             if (c == O_TELIM) o.data.test_limit = (size_t) n;
+            if (c == O_BLAS) o.blas_threads = (int) n;
             break;
         case O_FLIP: o.aug_flip = true; break;
         case O_NOFLIP: o.aug_flip = false; break;

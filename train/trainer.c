@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "batch.h"
+#include "threads.h"
 
 void
 trainer_options_default(struct trainer_options *o)
@@ -27,9 +28,10 @@ trainer_options_default(struct trainer_options *o)
     o->alpha = 0.5f;
     o->head_pool = 4;
     o->batch = 128;
-    o->epochs = 10;
+    o->epochs = 15;
     o->seed = 1;
     o->threads = 0;
+    o->blas_threads = 1;
     mn_optim_default(&o->optim);
     o->optim.kind = MN_ADAM;
     o->schedule.kind = MN_LR_ONECYCLE;
@@ -178,7 +180,7 @@ write_plot(const struct trainer_options *o, int (*ranges)[2], size_t n_heads,
     fprintf(f, "set terminal png size 900,600\nset output '%s'\n"
             "set title 'Test accuracy per head (%s, input %u, alpha %g)'\n"
             "set xlabel 'epoch'\nset ylabel 'test top-1 accuracy'\n"
-            "set key bottom right\nset grid\n", png, o->data_spec, o->input,
+            "set key bottom right\nset grid\nset xtics 1\nset yrange [*:1]\n", png, o->data_spec, o->input,
             o->alpha);
     fprintf(f, "$data << EOD\n");
     for (int e = 0; e < epochs; e++) {
@@ -282,7 +284,7 @@ trainer_run(const struct trainer_options *o, double *final, size_t *n_final,
     cfg.batch_capacity = (int) o->batch;
     cfg.threads = o->threads;
     cfg.seed = o->seed;
-    mn_set_threads(o->threads);
+    train_threads_set(o->threads, o->blas_threads);
     struct mn_lr_schedule sched = o->schedule;
     sched.total_steps = (long) steps * o->epochs;
     if (sched.kind == MN_LR_WARMUP_COSINE && !sched.warmup_steps) {

@@ -34,6 +34,7 @@ struct trainer_options {
     int epochs;
     uint64_t seed;
     int threads;
+    int blas_threads;           /* OpenBLAS threads (1, see threads.h). */
     struct mn_optim optim;
     struct mn_lr_schedule schedule;    /* total_steps filled in by run. */
     uint32_t aug_shift;         /* Random translation, pixels (0: off). */
