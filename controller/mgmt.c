@@ -190,7 +190,7 @@ handle_hello(struct mgmt_conn *c, const Edgetrain__Hello *h)
         mgmt_close(c, EACCES, reason);
         return;
     }
-    char peer[96];
+    char peer[160];
     snprintf(peer, sizeof peer, "%s", c->name);
     snprintf(c->name, sizeof c->name, "%.150s", h->name);
     reason[0] = '\0';
