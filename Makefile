@@ -202,10 +202,13 @@ fuzz: $(FUZZ_BINS)
 	done
 
 # --- benchmarks and demo --------------------------------------------------
-.PHONY: bench bench-wire
+.PHONY: bench bench-wire bench-flows
 bench-wire: $(BIN)/edgetrain
 	$(BIN)/edgetrain bench-wire --size-mb 16 --iters 20
-bench: bench-wire
+# Flow installation vs ovs-ofctl --bundle (private OVS; skips without root).
+bench-flows: $(BIN)/edgetrain
+	sh tests/bench/flows.sh $(BIN)/edgetrain
+bench: bench-wire bench-flows
 	@if [ -x tests/bench/run.sh ]; then tests/bench/run.sh $(BIN)/edgetrain; fi
 
 .PHONY: demo
