@@ -249,5 +249,18 @@ else
     ovs-ofctl -O OpenFlow13 dump-flows "$B1"
 fi
 
+# --- shutdown: the OpenFlow thread joins, nothing leaks (sanitizer builds) ---
 echo "quit" >&3
+_end=$(( $(now_ms) + 5000 ))
+while kill -0 "$drv_pid" 2>/dev/null && [ "$(now_ms)" -lt "$_end" ]; do
+    sleep 0.05
+done
+if kill -0 "$drv_pid" 2>/dev/null; then
+    fail "controller shuts down cleanly (still running)"
+else
+    wait "$drv_pid"; rc=$?
+    drv_pid=""
+    [ "$rc" -eq 0 ] && pass "controller shuts down cleanly" ||
+        { fail "controller shuts down cleanly (exit $rc)"; tail -n 30 "$D/driver.err"; }
+fi
 [ "$failures" -eq 0 ]
