@@ -222,3 +222,14 @@ distclean:
 	rm -rf build build-san build-fuzz
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# --- controller policy plugins (controller branch) -------------------------
+# controller/plugins/*.c -> $(BUILD)/plugins/*.so, loaded with --plugin.
+PLUGIN_SRC := $(wildcard controller/plugins/*.c)
+PLUGINS    := $(patsubst controller/plugins/%.c,$(BUILD)/plugins/%.so,$(PLUGIN_SRC))
+$(BUILD)/plugins/%.so: controller/plugins/%.c controller/policy.h controller/paths.h \
+                       controller/placement.h controller/blockcost.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -fPIC -shared -o $@ $<
+all: $(PLUGINS)
+tests: $(PLUGINS)

@@ -6,5 +6,6 @@
 
 int cmd_bench_wire(int argc, char **argv);
 int cmd_bench_flows(int argc, char **argv);
+int cmd_bench_plan(int argc, char **argv);
 
 #endif /* ET_CLI_COMMANDS_H */

@@ -17,6 +17,8 @@ static const struct command commands[] = {
      "frame encode+decode throughput of an activation chunk vs memcpy"},
     {"bench-flows", cmd_bench_flows,
      "flow installation rate into a local OVS bridge (OpenFlow bundles)"},
+    {"bench-plan", cmd_bench_plan,
+     "placement + multipath routing time on a large random network"},
 };
 
 static void
