@@ -267,6 +267,50 @@ dijkstra(struct pgraph *g, int src, int dst, struct path *out)
     return 0;
 }
 
+void
+paths_widest(struct pgraph *g, int src, double *rate_mbps, double *delay_ms)
+{
+    /* Dijkstra on -bottleneck: the heap keys are g->dist. */
+    for (size_t v = 0; v < g->n_nodes; v++) {
+        g->dist[v] = 0;
+        g->heap_pos[v] = -1;
+        rate_mbps[v] = 0;
+        delay_ms[v] = 0;
+    }
+    size_t n = 0;
+    g->dist[src] = -INFINITY;
+    g->heap[n] = src;
+    g->heap_pos[src] = (int) n++;
+    while (n) {
+        int u = g->heap[0];
+        heap_swap(g, 0, --n);
+        heap_down(g, 0, n);
+        g->heap_pos[u] = -2;
+        rate_mbps[u] = -g->dist[u];
+        if ((size_t) u >= g->n_switches && u != src) {
+            continue;
+        }
+        for (size_t id = g->first[u]; id < g->first[u + 1]; id++) {
+            const struct pgraph_edge *e = &g->edges[id];
+            int v = e->to;
+            if (!e->up || e->residual_mbps <= 0 || g->heap_pos[v] == -2) {
+                continue;
+            }
+            double w = fmin(-g->dist[u], e->residual_mbps);
+            if (-w < g->dist[v]) {
+                g->dist[v] = -w;
+                delay_ms[v] = delay_ms[u] + e->delay_ms;
+                if (g->heap_pos[v] < 0) {
+                    g->heap[n] = v;
+                    g->heap_pos[v] = (int) n++;
+                }
+                heap_up(g, g->heap_pos[v]);
+            }
+        }
+    }
+    rate_mbps[src] = INFINITY;
+}
+
 int
 paths_shortest(struct pgraph *g, int src, int dst, struct path *out)
 {

@@ -101,6 +101,13 @@ int paths_shortest(struct pgraph *g, int src, int dst, struct path *out);
 size_t paths_k_shortest(struct pgraph *g, int src, int dst, size_t k,
                         bool edge_disjoint, struct path *out);
 
+/* Widest paths (maximum bottleneck residual) from 'src' to every node:
+ * fills 'rate_mbps[v]' (0 if unreachable) and 'delay_ms[v]' along the
+ * chosen path; arrays of g->n_nodes. Used to estimate agent-to-agent rates
+ * for placement without routing every pair. */
+void paths_widest(struct pgraph *g, int src, double *rate_mbps,
+                  double *delay_ms);
+
 /* Water-filling split over 'n' paths of 'g'; 'weights' gets n values
  * summing to 1 (equal weights if no path has capacity). Returns the total
  * rate of the fill in Mbit/s. */

@@ -562,6 +562,17 @@ southbound_main(void *sb_)
 
 /* Creation and the caller's side. */
 
+/* Copies 'n' elements of 'size' bytes; never returns NULL (n may be 0). */
+static void *
+sb_dup_array(const void *p, size_t n, size_t size)
+{
+    void *copy = xmalloc(n * size + 1);
+    if (n) {
+        memcpy(copy, p, n * size);
+    }
+    return copy;
+}
+
 static void
 sb_copy_topology(struct southbound *sb, const struct southbound_topology *t)
 {
@@ -575,10 +586,10 @@ sb_copy_topology(struct southbound *sb, const struct southbound_topology *t)
     }
     char *p = sb->names = xmalloc(len + 1);
 
-    struct southbound_switch *sws = xmemdup(t->switches,
-                                            t->n_switches * sizeof *sws + 1);
-    struct southbound_host *hosts = xmemdup(t->hosts,
-                                            t->n_hosts * sizeof *hosts + 1);
+    struct southbound_switch *sws = sb_dup_array(t->switches, t->n_switches,
+                                                 sizeof *sws);
+    struct southbound_host *hosts = sb_dup_array(t->hosts, t->n_hosts,
+                                                 sizeof *hosts);
     for (size_t i = 0; i < t->n_switches; i++) {
         strcpy(p, t->switches[i].name ? t->switches[i].name : "");
         sws[i].name = p;
@@ -593,7 +604,7 @@ sb_copy_topology(struct southbound *sb, const struct southbound_topology *t)
     sb->topo.n_switches = t->n_switches;
     sb->topo.hosts = hosts;
     sb->topo.n_hosts = t->n_hosts;
-    sb->topo.links = xmemdup(t->links, t->n_links * sizeof *t->links + 1);
+    sb->topo.links = sb_dup_array(t->links, t->n_links, sizeof *t->links);
     sb->topo.n_links = t->n_links;
 }
 
