@@ -19,6 +19,10 @@ static const struct command commands[] = {
      "flow installation rate into a local OVS bridge (OpenFlow bundles)"},
     {"bench-plan", cmd_bench_plan,
      "placement + multipath routing time on a large random network"},
+    {"status", cmd_status, "the controller's state: agents, placement, paths"},
+    {"start", cmd_start, "start a run with the agents registered so far"},
+    {"agent-sim", cmd_agent_sim,
+     "scripted management-channel client (tests, controller demos)"},
 };
 
 static void
