@@ -208,3 +208,9 @@ distclean:
 	rm -rf build build-san build-fuzz
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# --- agent: activation-stream benchmark (beside iperf3) --------------------
+.PHONY: bench-stream
+bench-stream: $(BIN)/edgetrain
+	tests/bench/stream.sh $(BIN)/edgetrain
+bench: bench-stream

@@ -5,5 +5,6 @@
 #define ET_CLI_COMMANDS_H 1
 
 int cmd_bench_wire(int argc, char **argv);
+int cmd_bench_stream(int argc, char **argv);
 
 #endif /* ET_CLI_COMMANDS_H */

@@ -15,6 +15,8 @@ struct command {
 static const struct command commands[] = {
     {"bench-wire", cmd_bench_wire,
      "frame encode+decode throughput of an activation chunk vs memcpy"},
+    {"bench-stream", cmd_bench_stream,
+     "activation-stream goodput over K TCP sub-streams (vs iperf3)"},
 };
 
 static void
