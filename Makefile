@@ -48,30 +48,41 @@ CFLAGS   := $(filter-out -fopenmp,$(CFLAGS)) -O1 -g -fsanitize=address,undefined
 LDFLAGS  := $(filter-out -fopenmp,$(LDFLAGS)) -fsanitize=address,undefined -fopenmp=libgomp
 endif
 
+
+# --- dependency bootstrap ---------------------------------------------------
+# Runs while the Makefile is read, before pkg-config is asked for flags, so
+# one `make` on a fresh machine installs the packages and then builds. The
+# stamp skips the dpkg queries once everything was found.
+ifeq ($(filter clean distclean,$(MAKECMDGOALS)),)
+DEPS_STAMP := $(BUILD)/.deps-ok
+DEPS_OK := $(shell [ $(DEPS_STAMP) -nt scripts/deps.sh ] && echo yes)
+ifneq ($(DEPS_OK),yes)
+DEPS_RC := $(shell scripts/deps.sh check >/dev/null 2>&1 || scripts/deps.sh install >&2; echo $$?)
+ifneq ($(DEPS_RC),0)
+$(error missing Debian packages could not be installed (see above))
+endif
+$(shell mkdir -p $(BUILD) && touch $(DEPS_STAMP))
+endif
+endif
+
 DEP_CFLAGS := $(shell $(PKG) --cflags libprotobuf-c libevent libevent_pthreads libcjson zlib libpng 2>/dev/null)
 DEP_LIBS   := $(shell $(PKG) --libs libprotobuf-c libevent libevent_pthreads libcjson zlib libpng 2>/dev/null) \
               -lopenblas -lcrypto -lm
 CFLAGS += $(DEP_CFLAGS)
-
-# --- dependency bootstrap ---------------------------------------------------
-DEPS_STAMP := $(BUILD)/.deps-ok
-$(DEPS_STAMP): scripts/deps.sh
-	@scripts/deps.sh check 2>/dev/null || scripts/deps.sh install
-	@mkdir -p $(@D) && touch $@
 
 # libopenvswitch, built once from Debian's openvswitch-source.
 OVS_DIR  ?= $(BUILD)/ovs
 OVS_LIB  := $(OVS_DIR)/src/lib/.libs/libopenvswitch.a
 OVS_CFLAGS = -I$(OVS_DIR)/src/include -I$(OVS_DIR)/src/lib -I$(OVS_DIR)/src
 OVS_LIBS   = $(OVS_LIB) $(shell cat $(OVS_DIR)/libs.txt 2>/dev/null)
-$(OVS_LIB): scripts/build-ovs.sh | $(DEPS_STAMP)
+$(OVS_LIB): scripts/build-ovs.sh 
 	@scripts/build-ovs.sh $(OVS_DIR)
 
 # --- protobuf-c code generation ---------------------------------------------
 PROTOS    := $(wildcard proto/*.proto)
 GEN_C     := $(patsubst proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
 GEN_H     := $(GEN_C:.c=.h)
-$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto | $(DEPS_STAMP)
+$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto 
 	@mkdir -p $(@D)
 	protoc-c --proto_path=proto --c_out=$(BUILD)/gen $<
 
@@ -106,7 +117,7 @@ $(BUILD)/obj/controller/%.o: controller/%.c $(GEN_H) $(OVS_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(OVS_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/obj/%.o: %.c $(GEN_H) | $(DEPS_STAMP)
+$(BUILD)/obj/%.o: %.c $(GEN_H) 
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
@@ -172,7 +183,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS = -O1 -g -fsanitize=fuzzer,address,undefined -std=gnu11 -pthread \
               -Icommon -Iproto -Ikernels -Itrain -Iagent -Icontroller -Ibuild-fuzz/gen $(DEP_CFLAGS) \
               -DEDGETRAIN_VERSION='"$(VERSION)"'
-build-fuzz/gen/%.pb-c.c: proto/%.proto | $(DEPS_STAMP)
+build-fuzz/gen/%.pb-c.c: proto/%.proto 
 	@mkdir -p $(@D)
 	protoc-c --proto_path=proto --c_out=build-fuzz/gen $<
 FUZZ_GEN := $(patsubst proto/%.proto,build-fuzz/gen/%.pb-c.c,$(PROTOS))

@@ -4,6 +4,7 @@
 #ifndef ET_CLI_COMMANDS_H
 #define ET_CLI_COMMANDS_H 1
 
+int cmd_bench(int argc, char **argv);
 int cmd_bench_wire(int argc, char **argv);
 int cmd_bench_stream(int argc, char **argv);
 

@@ -13,6 +13,8 @@ struct command {
 
 /* Keep in the order `edgetrain --help` should list them. */
 static const struct command commands[] = {
+    {"bench", cmd_bench,
+     "training-step throughput of a MobileNet stage (images/s, GFLOP/s)"},
     {"bench-wire", cmd_bench_wire,
      "frame encode+decode throughput of an activation chunk vs memcpy"},
     {"bench-stream", cmd_bench_stream,
