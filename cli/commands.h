@@ -6,6 +6,9 @@
 
 int cmd_bench(int argc, char **argv);
 int cmd_bench_wire(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_infer(int argc, char **argv);
 int cmd_bench_stream(int argc, char **argv);
 
 #endif /* ET_CLI_COMMANDS_H */
