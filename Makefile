@@ -171,8 +171,19 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TEST_LIBS) $(OVS_LIB)
 	@mkdir -p $(@D)
 	$(CC) -o $@ $< $(TEST_LIBS) $(OVS_LIBS) $(DEP_LIBS) -lcmocka $(LDFLAGS) -ldl
 
+# Test drivers: small programs that integration tests run against real
+# daemons (tests/drivers/NAME.c -> $(BUILD)/tests/drivers/NAME).
+DRIVER_SRC  := $(wildcard tests/drivers/*.c)
+DRIVER_BINS := $(patsubst tests/drivers/%.c,$(BUILD)/tests/drivers/%,$(DRIVER_SRC))
+$(BUILD)/obj/tests/drivers/%.o: tests/drivers/%.c $(GEN_H) $(OVS_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(OVS_CFLAGS) -MMD -MP -c -o $@ $<
+$(BUILD)/tests/drivers/%: $(BUILD)/obj/tests/drivers/%.o $(TEST_LIBS) $(OVS_LIB)
+	@mkdir -p $(@D)
+	$(CC) -o $@ $< $(TEST_LIBS) $(OVS_LIBS) $(DEP_LIBS) $(LDFLAGS) -ldl
+
 .PHONY: test tests
-tests: $(BINS) $(TEST_BINS)
+tests: $(BINS) $(TEST_BINS) $(DRIVER_BINS)
 test: tests
 	@BUILD=$(BUILD) scripts/run-tests.sh
 
@@ -202,10 +213,13 @@ fuzz: $(FUZZ_BINS)
 	done
 
 # --- benchmarks and demo --------------------------------------------------
-.PHONY: bench bench-wire
+.PHONY: bench bench-wire bench-flows
 bench-wire: $(BIN)/edgetrain
 	$(BIN)/edgetrain bench-wire --size-mb 16 --iters 20
-bench: bench-wire
+# Flow installation vs ovs-ofctl --bundle (private OVS; skips without root).
+bench-flows: $(BIN)/edgetrain
+	sh tests/bench/flows.sh $(BIN)/edgetrain
+bench: bench-wire bench-flows
 	@if [ -x tests/bench/run.sh ]; then tests/bench/run.sh $(BIN)/edgetrain; fi
 
 .PHONY: demo
@@ -225,3 +239,14 @@ distclean:
 bench-stream: $(BIN)/edgetrain
 	tests/bench/stream.sh $(BIN)/edgetrain
 bench: bench-stream
+
+# --- controller policy plugins (controller branch) -------------------------
+# controller/plugins/*.c -> $(BUILD)/plugins/*.so, loaded with --plugin.
+PLUGIN_SRC := $(wildcard controller/plugins/*.c)
+PLUGINS    := $(patsubst controller/plugins/%.c,$(BUILD)/plugins/%.so,$(PLUGIN_SRC))
+$(BUILD)/plugins/%.so: controller/plugins/%.c controller/policy.h controller/paths.h \
+                       controller/placement.h controller/blockcost.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -fPIC -shared -o $@ $<
+all: $(PLUGINS)
+tests: $(PLUGINS)

@@ -10,5 +10,10 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_infer(int argc, char **argv);
 int cmd_bench_stream(int argc, char **argv);
+int cmd_bench_flows(int argc, char **argv);
+int cmd_bench_plan(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_start(int argc, char **argv);
+int cmd_agent_sim(int argc, char **argv);
 
 #endif /* ET_CLI_COMMANDS_H */

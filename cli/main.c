@@ -23,6 +23,14 @@ static const struct command commands[] = {
      "frame encode+decode throughput of an activation chunk vs memcpy"},
     {"bench-stream", cmd_bench_stream,
      "activation-stream goodput over K TCP sub-streams (vs iperf3)"},
+    {"bench-flows", cmd_bench_flows,
+     "flow installation rate into a local OVS bridge (OpenFlow bundles)"},
+    {"bench-plan", cmd_bench_plan,
+     "placement + multipath routing time on a large random network"},
+    {"status", cmd_status, "the controller's state: agents, placement, paths"},
+    {"start", cmd_start, "start a run with the agents registered so far"},
+    {"agent-sim", cmd_agent_sim,
+     "scripted management-channel client (tests, controller demos)"},
 };
 
 static void
