@@ -37,8 +37,9 @@ ifneq ($(CROSS),)
 OPT      := -O3
 endif
 CFLAGS   ?= $(OPT) -g
+# -iquote: project headers (train/threads.h) must not shadow system ones (<threads.h>).
 CFLAGS   += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -pthread -fopenmp \
-            -Icommon -Iproto -Ikernels -Itrain -Iagent -Icontroller -I$(BUILD)/gen \
+            -iquote common -iquote proto -iquote kernels -iquote train -iquote agent -iquote controller -I$(BUILD)/gen \
             -DEDGETRAIN_VERSION='"$(VERSION)"'
 LDFLAGS  += -pthread -fopenmp
 ifeq ($(SANITIZE),1)
