@@ -43,8 +43,9 @@ ifneq ($(CROSS),)
 OPT      := -O3
 endif
 CFLAGS   ?= $(OPT) -g
+# -iquote: project headers (train/threads.h) must not shadow system ones (<threads.h>).
 CFLAGS   += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -pthread -fopenmp \
-            -Icommon -Iproto -Ikernels -Itrain -Iagent -Icontroller -I$(BUILD)/gen \
+            -iquote common -iquote proto -iquote kernels -iquote train -iquote agent -iquote controller -I$(BUILD)/gen \
             -DEDGETRAIN_VERSION='"$(VERSION)"'
 LDFLAGS  += -pthread -fopenmp
 ifeq ($(SANITIZE),1)
@@ -240,6 +241,12 @@ distclean:
 	rm -rf build build-san build-fuzz
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# --- agent: activation-stream benchmark (beside iperf3) --------------------
+.PHONY: bench-stream
+bench-stream: $(BIN)/edgetrain
+	tests/bench/stream.sh $(BIN)/edgetrain
+bench: bench-stream
 
 # --- controller policy plugins (controller branch) -------------------------
 # controller/plugins/*.c -> $(BUILD)/plugins/*.so, loaded with --plugin.

@@ -68,6 +68,8 @@ struct et_stream_tx {
     void *room_arg;
     bool pumping;
     bool in_room_cb;
+    bool synced;                /* a Credit has been received */
+    bool closing;
 };
 
 static void tx_pump(struct et_stream_tx *, bool notify);
@@ -147,7 +149,7 @@ sub_requeue(struct et_substream *s)
             n++;
         }
     }
-    if (n) {
+    if (n && !tx->closing) {
         tx->resent += n;
         ET_INFO("stream to %s: %u unacked chunks of sub-stream %u will be "
                 "sent again", tx->peer, n, s->spec.id);
@@ -200,6 +202,21 @@ sub_free(struct et_substream *s)
 static void
 tx_credit(struct et_stream_tx *tx, const Edgetrain__Credit *cr)
 {
+    if (!tx->synced) {
+        /* A new sender (restarted agent, new tx for the same peer and run)
+         * continues where the receiver's stream stands. Nothing has been
+         * written yet (the window was 0), so renumbering is safe. */
+        tx->synced = true;
+        if (cr->acked_seq) {
+            for (struct et_chunk *c = tx->held; c; c = c->next) {
+                c->seq += cr->acked_seq;
+            }
+            tx->next_seq += cr->acked_seq;
+            tx->acked = cr->acked_seq;
+            ET_INFO("stream to %s: continuing the receiver's stream at seq "
+                    "%llu", tx->peer, (unsigned long long) cr->acked_seq);
+        }
+    }
     if (cr->acked_seq > tx->next_seq) {
         ET_WARN("stream to %s: credit acks seq %llu beyond the %llu sent; "
                 "ignored", tx->peer, (unsigned long long) cr->acked_seq,
@@ -648,6 +665,7 @@ et_stream_tx_destroy(struct et_stream_tx *tx)
     if (!tx) {
         return;
     }
+    tx->closing = true;
     for (size_t i = 0; i < tx->n_subs; i++) {
         sub_free(tx->subs[i]);
     }

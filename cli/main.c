@@ -21,6 +21,8 @@ static const struct command commands[] = {
      "training-step throughput of a MobileNet stage (images/s, GFLOP/s)"},
     {"bench-wire", cmd_bench_wire,
      "frame encode+decode throughput of an activation chunk vs memcpy"},
+    {"bench-stream", cmd_bench_stream,
+     "activation-stream goodput over K TCP sub-streams (vs iperf3)"},
     {"bench-flows", cmd_bench_flows,
      "flow installation rate into a local OVS bridge (OpenFlow bundles)"},
     {"bench-plan", cmd_bench_plan,

@@ -338,6 +338,37 @@ test_removal_resends_unacked(void **state)
     teardown_fx(fx);
 }
 
+/* A new sender for the same run (a restarted agent) continues the
+ * receiver's stream: it learns the position from its first Credit. */
+static void
+test_sender_restart_continues(void **state)
+{
+    struct fixture *fx = setup(8, EDGETRAIN__DTYPE__DTYPE_F32, 4);
+    double w[2] = {0.5, 0.5};
+    uint32_t ids[2] = {1, 2};
+    set_subs(fx, w, ids, 2, 1);
+    send_range(fx, 0, 20, 4);
+    target = 20;
+    assert_true(run_until(fx, all_acked, 10));
+    et_stream_tx_destroy(fx->tx);
+    struct et_stream_tx_config tc = {
+        .from = "up", .peer = "down", .peer_addr = fx->addr, .run_id = 77,
+        .token = TOKEN, .token_len = sizeof TOKEN, .generation = 2,
+        .dtype = EDGETRAIN__DTYPE__DTYPE_F32, .max_pending = 4,
+    };
+    fx->tx = et_stream_tx_create(fx->base, &tc);
+    set_subs(fx, w, ids, 2, 2);
+    /* The new sender numbers from 0; chunk contents follow the seq the
+     * receiver will see, so make them for 20.. */
+    send_range(fx, 20, 40, 4);
+    target = 40;
+    assert_true(run_until(fx, all_acked, 10));
+    assert_false(fx->bad_order);
+    assert_false(fx->bad_data);
+    assert_int_equal(fx->popped, 40);
+    teardown_fx(fx);
+}
+
 static bool
 never(struct fixture *fx)
 {
@@ -606,6 +637,7 @@ main(void)
         cmocka_unit_test(test_weight_and_set_change_midstream),
         cmocka_unit_test(test_removal_resends_unacked),
         cmocka_unit_test(test_backpressure_bound),
+        cmocka_unit_test(test_sender_restart_continues),
         cmocka_unit_test(test_encodings),
         cmocka_unit_test(test_gap_and_duplicate),
         cmocka_unit_test(test_bad_input_closes_only_that_connection),
