@@ -29,6 +29,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
+sys.path.insert(0, os.path.dirname(HERE))
+from runwatch import RunWatch  # noqa: E402
 
 
 def log(msg):
@@ -56,6 +58,7 @@ def parse_args():
                     help="shell command to run in the root namespace once up"
                          " (env: MN_HOSTS='name=pid ...')")
     ap.add_argument("--keep-logs", action="store_true")
+    ap.add_argument("--out", help="directory for the accuracy plot and data")
     args, extra = ap.parse_known_args()
     if extra and extra[0] == "--":
         extra = extra[1:]
@@ -261,12 +264,13 @@ def inner(args, extra):
         elif args.cli:
             CLI(net)
         elif not args.net_only:
-            deadline = time.time() + args.seconds
-            while time.time() < deadline and procs[0].poll() is None:
-                time.sleep(0.5)
-            rc = procs[0].returncode if procs[0].returncode is not None else 124
-            with open(f"{rundir}/controller.log") as f:
-                sys.stdout.write(f.read()[-4000:])
+            watch = RunWatch(f"http://127.0.0.1:{http_port}", out_dir=args.out)
+            finished = watch.follow(
+                args.seconds, lambda: all(p.poll() is None for p in procs))
+            watch.final()
+            rc = 0 if finished else 1
+            if not finished:
+                log(f"run did not finish; logs in {rundir}")
     finally:
         for p in procs:
             if p.poll() is None:
