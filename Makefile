@@ -258,3 +258,41 @@ $(BUILD)/plugins/%.so: controller/plugins/%.c controller/policy.h controller/pat
 	$(CC) $(CFLAGS) -fPIC -shared -o $@ $<
 all: $(PLUGINS)
 tests: $(PLUGINS)
+
+# --- arm64 cross build of the kernels and their tests -----------------------
+# `make CROSS=aarch64-linux-gnu-` builds kernels/ and tests/unit/test_kernels*
+# for arm64 into build-aarch64/ (Debian's gcc-aarch64-linux-gnu and the arm64
+# multiarch libopenblas-dev, libcmocka-dev, zlib1g-dev: scripts/cross-deps.sh);
+# `make cross-test CROSS=aarch64-linux-gnu-` also runs them under qemu-aarch64.
+CROSS_BUILD := build-$(patsubst %-,%,$(firstword $(subst -, ,$(CROSS))))
+CROSS_CFLAGS = $(OPT) -g -std=gnu11 -Wall -Wextra -Wno-unused-parameter \
+               -fopenmp -Icommon -Ikernels -Itests/unit
+CROSS_KOBJ := $(patsubst kernels/%.c,$(CROSS_BUILD)/obj/kernels/%.o,$(KERNELS_SRC))
+CROSS_TESTS := $(patsubst tests/unit/%.c,$(CROSS_BUILD)/tests/%,$(wildcard tests/unit/test_kernels*.c))
+ifneq ($(CROSS),)
+.DEFAULT_GOAL := cross-kernels
+endif
+$(CROSS_BUILD)/obj/kernels/%.o: kernels/%.c $(wildcard kernels/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CROSS_CFLAGS) -c -o $@ $<
+$(CROSS_BUILD)/lib/libet_kernels.a: $(CROSS_KOBJ)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+$(CROSS_BUILD)/tests/%: tests/unit/%.c $(CROSS_BUILD)/lib/libet_kernels.a $(wildcard tests/unit/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CROSS_CFLAGS) -o $@ $< $(CROSS_BUILD)/lib/libet_kernels.a \
+	    -lcmocka -lopenblas -lz -lm -fopenmp
+.PHONY: cross-kernels cross-test
+cross-kernels: $(CROSS_BUILD)/lib/libet_kernels.a $(CROSS_TESTS)
+	@test -n "$(CROSS)" || { echo "cross-kernels: set CROSS=aarch64-linux-gnu-"; exit 2; }
+	@file $(CROSS_TESTS) | sed 's/, BuildID.*//'
+cross-test: cross-kernels
+	@p=0; f=0; for t in $(CROSS_TESTS); do \
+	    n=$$(basename $$t); log=$(CROSS_BUILD)/$$n.log; \
+	    CMOCKA_MESSAGE_OUTPUT=stdout qemu-aarch64 $$t >$$log 2>&1; rc=$$?; \
+	    tp=$$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' $$log); \
+	    tf=$$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' $$log); \
+	    [ $$rc -ne 0 ] && [ -z "$$tf" ] && tf=1; \
+	    echo "qemu-aarch64 $$n: $${tp:-0} passed, $${tf:-0} failed"; \
+	    p=$$((p + $${tp:-0})); f=$$((f + $${tf:-0})); done; \
+	    echo "$$p passed, $$f failed"; [ $$f -eq 0 ]
