@@ -45,7 +45,8 @@ start_controller() {
     _n=$1; shift
     "$BIN/edgetrain-controller" --listen 127.0.0.1:0 --http 127.0.0.1:0 "$@" \
         >"$D/$_n.out" 2>"$D/$_n.err" &
-    pids="$pids $!"
+    CTLPID=$!
+    pids="$pids $CTLPID"
     wait_for "$D/$_n.out" "^listening" 5 || return 1
     MPORT=$(sed -n 's/^listening mgmt=\([0-9]*\) http=.*/\1/p' "$D/$_n.out")
     HPORT=$(sed -n 's/^listening mgmt=[0-9]* http=\([0-9]*\)/\1/p' "$D/$_n.out")
@@ -59,6 +60,7 @@ status_json() { "$BIN/edgetrain" status --controller "http://127.0.0.1:$HPORT" -
 
 if start_controller ctl --topology topology/loopback-3.json --expect-agents 3 \
         --stages 3 --heartbeat-ms 200 --substreams 2 --epochs 2; then
+    MAINPID=$CTLPID
     pass "controller starts and reports its ports"
 else
     fail "controller starts"; exit 1
@@ -172,5 +174,11 @@ if start_controller ctlk --topology topology/loopback-3.json --key-file "$D/key"
 else
     fail "controller with --key-file starts"
 fi
+
+# 8. Clean shutdown on SIGTERM (sanitizer builds: no leak reports).
+kill -TERM "$MAINPID"
+wait "$MAINPID"; rc=$?
+check "controller exits 0 on SIGTERM, no sanitizer report" \
+    "[ $rc -eq 0 ] && ! grep -q Sanitizer '$D/ctl.err'"
 
 [ "$failures" -eq 0 ]
