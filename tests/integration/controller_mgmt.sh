@@ -175,7 +175,31 @@ else
     fail "controller with --key-file starts"
 fi
 
-# 8. Clean shutdown on SIGTERM (sanitizer builds: no leak reports).
+# 8. Placement changes only at an epoch boundary: a2 comes back 10x faster;
+#    when every stage reports epoch 1 the controller re-places (gen 2).
+if start_controller ctle --topology topology/loopback-3.json --expect-agents 3 \
+        --heartbeat-ms 200; then
+    sim e1.out --name a1 --gflops 20 --metrics-ms 100 --epoch-ms 800
+    sim e2.out --name a2 --gflops 20 --metrics-ms 100 --epoch-ms 800
+    sim e3.out --name a3 --gflops 1 --metrics-ms 100 --epoch-ms 800
+    wait_for "$D/e1.out" "^assignment" 5
+    sleep 0.3
+    check "no re-placement before an epoch boundary" "! grep -q 'gen=2' $D/e1.out"
+    sim e2b.out --name a2 --gflops 200 --metrics-ms 100 --epoch-ms 800
+    if wait_for "$D/e1.out" "gen=2 " 5; then
+        g1=$(grep '^assignment' "$D/e1.out" | head -n 1 | sed 's/.*blocks=\([0-9-]*\).*/\1/')
+        g2=$(grep 'gen=2 ' "$D/e1.out" | head -n 1 | sed 's/.*blocks=\([0-9-]*\).*/\1/')
+        echo "source stage: blocks $g1 in generation 1, $g2 in generation 2"
+        check "epoch boundary: faster agent -> new placement (gen 2, start_epoch >= 1)" \
+            "[ '$g1' != '$g2' ] && grep 'gen=2 ' $D/e1.out | grep -q 'start_epoch=[1-9]' && status_json | python3 -c 'import json,sys; r=json.load(sys.stdin)[\"run\"]; assert r[\"placement_replans\"] == 1 and r[\"generation\"] == 2, r'"
+    else
+        fail "epoch boundary: new placement sent"
+    fi
+else
+    fail "controller for the epoch test starts"
+fi
+
+# 8b. Clean shutdown on SIGTERM (sanitizer builds: no leak reports).
 kill -TERM "$MAINPID"
 wait "$MAINPID"; rc=$?
 check "controller exits 0 on SIGTERM, no sanitizer report" \
