@@ -601,6 +601,15 @@ on_hello(void *ctl_, struct mgmt_conn *conn, const Edgetrain__Hello *h,
                  "host:port)", h->name, addr);
         return EINVAL;
     }
+    /* An agent listening on every address announces 0.0.0.0: its peers
+     * reach it at the topology's host, on the announced port. */
+    char combined[128];
+    if (!strncmp(addr, "0.0.0.0:", 8)) {
+        const char *colon = strrchr(ta->data_addr, ':');
+        snprintf(combined, sizeof combined, "%.*s:%u",
+                 (int) (colon - ta->data_addr), ta->data_addr, port);
+        addr = combined;
+    }
     if (strcmp(addr, ta->data_addr)) {
         ET_WARN("mgmt: agent '%s' listens on %s, topology says %s (flows "
                 "use the topology's address)", h->name, addr, ta->data_addr);

@@ -73,7 +73,7 @@ check "unknown agent refused with an Error naming it" \
     "grep -q \"error code=2 message=\\\"unknown agent 'intruder'\" '$D/intruder.out' && grep -q 'closed by controller' '$D/intruder.out'"
 
 # 2. Three agents; a3 goes silent after 1.2 s.
-sim a1.out --name a1 --gflops 20 --metrics-ms 200
+sim a1.out --name a1 --gflops 20 --metrics-ms 200 --data 0.0.0.0:7101
 sim a2.out --name a2 --gflops 20 --metrics-ms 200
 sim a3.out --name a3 --gflops 20 --silent-after-ms 1200
 for a in a1 a2 a3; do wait_for "$D/$a.out" "^assignment" 5; done
