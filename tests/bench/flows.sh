@@ -6,11 +6,11 @@
 # each run starts from an empty bridge.  Both are timed the same way (wall
 # clock of the whole command, connect included); medians are compared.
 #
-#   tests/bench/flows.sh [build/bin/edgetrain]     COUNT=20000 ROUNDS=3
+#   tests/bench/flows.sh [build/bin/edgetrain]     COUNT=20000 ROUNDS=5
 set -u
 BIN=${1:-build/bin/edgetrain}
 COUNT=${COUNT:-20000}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 . "$HERE/lib/ovs.sh"
 

@@ -73,6 +73,12 @@ flow_actions() {
     ovs-ofctl -O OpenFlow13 dump-flows "$1" "$2" 2>/dev/null |
         sed -n 's/.*actions=//p' | head -n 1
 }
+# base_actions BRIDGE IP: actions of the base IPv4 flow towards IP (a
+# dump-flows filter would also match the more specific sub-stream flows).
+base_actions() {
+    ovs-ofctl -O OpenFlow13 dump-flows "$1" 2>/dev/null |
+        sed -n "s/.*priority=100,ip,nw_dst=$2 actions=//p" | head -n 1
+}
 edgetrain_flows() {
     ovs-ofctl -O OpenFlow13 dump-flows "$1" \
         cookie=0xed6e000000000000/0xffff000000000000 2>/dev/null |
@@ -227,6 +233,36 @@ if ip netns exec "$NS1" ping -c 2 -i 0.2 -W 2 10.0.0.2 >"$D/ping2.log" 2>&1; the
     pass "ping still works with link0 down (base flows re-routed)"
 else
     fail "ping still works with link0 down (base flows re-routed)"
+fi
+
+# --- link0 back up: base flows return to the lower-index link ------------------
+ip -n "$SW" link set s1p2 up
+_end=$(( $(now_ms) + 5000 ))
+while [ "$(base_actions "$B1" 10.0.0.2)" != "output:2" ]; do
+    [ "$(now_ms)" -ge "$_end" ] && break
+    sleep 0.05
+done
+if [ "$(base_actions "$B1" 10.0.0.2)" = "output:2" ] &&
+   ip netns exec "$NS1" ping -c 2 -i 0.2 -W 2 10.0.0.2 >/dev/null 2>&1; then
+    pass "link0 up again: base flows back on it, ping works"
+else
+    fail "link0 up again: base flows back on it, ping works"
+    echo "s1 towards h2: $(base_actions "$B1" 10.0.0.2)"
+    grep -E "port-status|link " "$D/driver.log" | tail -n 6
+    ip netns exec "$NS1" ping -c 2 -i 0.2 -W 2 10.0.0.2
+fi
+
+# --- same paths, new route ids: cookies replaced in place ------------------------
+echo "route 11 0 1 40001 5001 1" >&3
+echo "route 12 0 1 40002 5001 1" >&3
+echo "commit" >&3
+wait_log "flows-synced gen=3" 5
+cookie=$(ovs-ofctl -O OpenFlow13 dump-flows "$B1" "tcp,in_port=1,tp_src=40001" |
+         sed -n 's/.*cookie=\(0x[0-9a-f]*\),.*/\1/p')
+if [ "$cookie" = "0xed6e03000000000b" ] && [ "$(edgetrain_flows "$B1")" -eq 9 ]; then
+    pass "new route ids: cookies replaced in place, no flow added or lost"
+else
+    fail "new route ids: cookies replaced in place (cookie ${cookie:-none})"
 fi
 
 # --- resync after reconnect ----------------------------------------------------
