@@ -175,6 +175,11 @@ else
     fail "controller with --key-file starts"
 fi
 
+# 7b. Offline planning of the diamond: both disjoint paths, 2/3 and 1/3.
+"$BIN/edgetrain" plan --topology topology/diamond-4pi.json --disjoint --compare >"$D/plan.out" 2>&1
+check "edgetrain plan: diamond streams over c1 (2/3) and c2 (1/3); single does not fit 1 GiB" \
+    "grep -q '#0 w 0.667 via e1 c1 e2' $D/plan.out && grep -q '#1 w 0.333 via e1 c2 e2' $D/plan.out && grep -q 'placement single:' $D/plan.out && grep -q 'infeasible' $D/plan.out"
+
 # 8. Placement changes only at an epoch boundary: a2 comes back 10x faster;
 #    when every stage reports epoch 1 the controller re-places (gen 2).
 if start_controller ctle --topology topology/loopback-3.json --expect-agents 3 \
