@@ -320,6 +320,28 @@ install_routes(struct ctl *ctl)
     free(links);
 }
 
+/* Tells the link state which load is ours (the plan's demands along its
+ * paths) and snapshots it for change detection. Call after every plan. */
+static void
+mark_planned(struct ctl *ctl)
+{
+    linkstate_clear_own(ctl->ls);
+    const struct topology *t = ctl->topo;
+    for (size_t r = 0; ctl->have_plan && r < ctl->plan.n_routes; r++) {
+        const struct plan_route *rt = &ctl->plan.routes[r];
+        for (size_t k = 0; k < rt->n_sub; k++) {
+            const struct plan_substream *ss = &rt->sub[k];
+            for (size_t i = 0; i < ss->n_links; i++) {
+                int l = ss->links[i];
+                int dir = t->links[l].a == ss->nodes[i] ? 0 : 1;
+                linkstate_add_own(ctl->ls, (size_t) l, dir,
+                                  ss->weight * rt->demand_mbps);
+            }
+        }
+    }
+    linkstate_mark_planned(ctl->ls);
+}
+
 /* Keeps the placement, re-routes on the current link state. */
 static void
 replan_paths(struct ctl *ctl, const char *why)
@@ -327,7 +349,7 @@ replan_paths(struct ctl *ctl, const char *why)
     char err[256];
     int e = plan_reroute(ctl->topo, ctl->ls, ctl->routing, &ctl->cfg.plan,
                          &ctl->plan, err, sizeof err);
-    linkstate_mark_planned(ctl->ls);
+    mark_planned(ctl);
     if (e) {
         ET_ERROR("run: re-routing (%s) failed: %s", why, err);
         snprintf(ctl->last_plan_error, sizeof ctl->last_plan_error, "%s",
@@ -438,8 +460,8 @@ ctl_start_run(struct ctl *ctl, char *err, size_t err_size)
         ET_ERROR("run: planning failed: %s", err);
         return e;
     }
-    linkstate_mark_planned(ctl->ls);
     ctl->have_plan = true;
+    mark_planned(ctl);
     ctl->last_plan_error[0] = '\0';
     ctl->state = RUN_RUNNING;
     if (RAND_bytes((unsigned char *) &ctl->run_id, sizeof ctl->run_id) != 1
@@ -533,7 +555,7 @@ epoch_boundary(struct ctl *ctl, uint32_t epoch)
         ctl->generation++;
         ctl->placement_replans++;
         ctl->start_epoch = epoch;
-        linkstate_mark_planned(ctl->ls);
+        mark_planned(ctl);
         install_routes(ctl);
         send_all_assignments(ctl);
         return;
@@ -578,6 +600,15 @@ on_hello(void *ctl_, struct mgmt_conn *conn, const Edgetrain__Hello *h,
         snprintf(reason, reason_size, "agent '%s': bad data_addr '%s' (want "
                  "host:port)", h->name, addr);
         return EINVAL;
+    }
+    /* An agent listening on every address announces 0.0.0.0: its peers
+     * reach it at the topology's host, on the announced port. */
+    char combined[128];
+    if (!strncmp(addr, "0.0.0.0:", 8)) {
+        const char *colon = strrchr(ta->data_addr, ':');
+        snprintf(combined, sizeof combined, "%.*s:%u",
+                 (int) (colon - ta->data_addr), ta->data_addr, port);
+        addr = combined;
     }
     if (strcmp(addr, ta->data_addr)) {
         ET_WARN("mgmt: agent '%s' listens on %s, topology says %s (flows "

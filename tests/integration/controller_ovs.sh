@@ -123,7 +123,8 @@ EOF
     --http 127.0.0.1:0 --openflow "punix:$D/of.sock" --expect-agents 2 \
     --stages 2 --k 2 --disjoint --heartbeat-ms 300 --replan-threshold 1 \
     >"$D/ctl.out" 2>"$D/ctl.err" &
-pids="$pids $!"
+CTLPID=$!
+pids="$pids $CTLPID"
 wait_for "$D/ctl.out" "^listening" 5 || { fail "controller starts"; exit 1; }
 MPORT=$(sed -n 's/^listening mgmt=\([0-9]*\) http=.*/\1/p' "$D/ctl.out")
 HPORT=$(sed -n 's/^listening mgmt=[0-9]* http=\([0-9]*\)/\1/p' "$D/ctl.out")
@@ -217,5 +218,11 @@ status_py "[l['up'] for l in s['links'] if not l['access']] .count(False) == 1 a
 [ "$(flow_actions "$B1" "tcp,in_port=1,tp_src=41000")" = "output:$port1" ] &&
     pass "dump-flows: sub-stream 0 now leaves s1 on port $port1" ||
     fail "dump-flows: sub-stream 0 now leaves s1 on port $port1"
+
+kill -TERM "$CTLPID"
+wait "$CTLPID"; rc=$?
+[ "$rc" -eq 0 ] && ! grep -q Sanitizer "$D/ctl.err" &&
+    pass "controller (with its OpenFlow thread) exits 0 on SIGTERM" ||
+    fail "controller exits 0 on SIGTERM (exit $rc)"
 
 [ "$failures" -eq 0 ]

@@ -252,6 +252,19 @@ else
     ip netns exec "$NS1" ping -c 2 -i 0.2 -W 2 10.0.0.2
 fi
 
+# --- same paths, new route ids: cookies replaced in place ------------------------
+echo "route 11 0 1 40001 5001 1" >&3
+echo "route 12 0 1 40002 5001 1" >&3
+echo "commit" >&3
+wait_log "flows-synced gen=3" 5
+cookie=$(ovs-ofctl -O OpenFlow13 dump-flows "$B1" "tcp,in_port=1,tp_src=40001" |
+         sed -n 's/.*cookie=\(0x[0-9a-f]*\),.*/\1/p')
+if [ "$cookie" = "0xed6e03000000000b" ] && [ "$(edgetrain_flows "$B1")" -eq 9 ]; then
+    pass "new route ids: cookies replaced in place, no flow added or lost"
+else
+    fail "new route ids: cookies replaced in place (cookie ${cookie:-none})"
+fi
+
 # --- resync after reconnect ----------------------------------------------------
 ovs-ofctl -O OpenFlow13 add-flow "$B1" "cookie=0x1,priority=50,actions=drop"
 before=$(edgetrain_flows "$B1")
