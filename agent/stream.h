@@ -45,6 +45,7 @@ struct et_chunk {
     uint32_t shape[4];          /* N, H, W, C */
     bool eval;                  /* evaluation pass: forward only */
     bool end_of_epoch;
+    uint64_t steps_per_epoch;   /* set by the source; 0 if unknown */
     uint32_t *labels;           /* N labels, owned */
     float *data;                /* N*H*W*C floats; owned unless 'borrowed' */
     bool borrowed;              /* 'data' belongs to someone else */
@@ -235,6 +236,11 @@ void et_stream_rx_get_stats(const struct et_stream_rx *,
  * et_wire_err. The payload is copied. */
 int et_stream_conn_send(struct et_stream_conn *, int type,
                         const void *msg, const void *payload, size_t len);
+
+/* A connection's id (never reused) and the connection of an id, or NULL
+ * if it has closed since: replies from another thread go by id. */
+uint64_t et_stream_conn_id(const struct et_stream_conn *);
+struct et_stream_conn *et_stream_rx_conn(struct et_stream_rx *, uint64_t id);
 
 /* Closes every connection and the listener; frees queued chunks. */
 void et_stream_rx_destroy(struct et_stream_rx *);

@@ -38,6 +38,7 @@ enum conn_kind { CONN_NEW, CONN_STREAM, CONN_REQUEST };
 struct et_stream_conn {
     struct et_stream_rx *rx;
     struct et_stream_conn *next;        /* in rx->conns */
+    uint64_t id;
     int fd;
     char peer[64];                      /* "ip:port" */
     enum conn_kind kind;
@@ -82,6 +83,7 @@ struct et_stream_rx {
     struct et_stream_conn *conns;
     struct rx_stream *streams;
     struct et_stream_rx_stats st;
+    uint64_t next_conn_id;
     uint8_t discard[RX_READ_CHUNK];
 };
 
@@ -469,6 +471,7 @@ conn_chunk_done(struct et_stream_conn *c)
     ch->micro_count = m->micro_count;
     ch->eval = m->eval;
     ch->end_of_epoch = m->end_of_epoch;
+    ch->steps_per_epoch = m->steps_per_epoch;
     ch->dtype = m->dtype;
     memcpy(ch->labels, m->labels, m->n_labels * sizeof *ch->labels);
     *slot = ch;
@@ -654,6 +657,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     struct et_stream_conn *c = calloc(1, sizeof *c);
     c->rx = rx;
     c->fd = fd;
+    c->id = ++rx->next_conn_id;
     char host[48] = "?";
     uint16_t port = 0;
     if (sa->sa_family == AF_INET) {
@@ -799,6 +803,23 @@ et_stream_rx_get_stats(const struct et_stream_rx *rx,
                        struct et_stream_rx_stats *st)
 {
     *st = rx->st;
+}
+
+uint64_t
+et_stream_conn_id(const struct et_stream_conn *c)
+{
+    return c->id;
+}
+
+struct et_stream_conn *
+et_stream_rx_conn(struct et_stream_rx *rx, uint64_t id)
+{
+    for (struct et_stream_conn *c = rx->conns; c; c = c->next) {
+        if (c->id == id) {
+            return c;
+        }
+    }
+    return NULL;
 }
 
 void

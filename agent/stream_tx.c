@@ -582,6 +582,7 @@ tx_write_chunk(struct et_stream_tx *tx, struct et_substream *s,
     m.labels = c->labels;
     m.eval = c->eval;
     m.end_of_epoch = c->end_of_epoch;
+    m.steps_per_epoch = c->steps_per_epoch;
     struct evbuffer *out = bufferevent_get_output(s->bev);
     size_t before = evbuffer_get_length(out);
     c->refs++;
