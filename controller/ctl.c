@@ -886,6 +886,10 @@ json_agents(const struct ctl *ctl)
             cJSON_AddNumberToObject(m, "wait_s", ag->wait_s);
             cJSON_AddNumberToObject(m, "chunks_received",
                                     (double) ag->chunks_received);
+            cJSON_AddNumberToObject(m, "chunks_duplicate",
+                                    (double) ag->chunks_duplicate);
+            /* Holes that stalled delivery for seconds (filled later: the
+             * receiver never skips a chunk). */
             cJSON_AddNumberToObject(m, "chunks_gap", (double) ag->chunks_gap);
         }
         if (ag->last_error[0]) {
