@@ -31,62 +31,9 @@ rc=$?
 [ $rc -eq 0 ] && pass "emulated run finished" || { failc "emulated run finished (rc $rc)"; tail -n 30 "$log"; }
 grep '^test_accuracy=' "$log"
 
-/usr/bin/python3 - "$out" <<'PY'
-import glob, json, os, re, sys
-out = sys.argv[1]
-def check(ok, what):
-    print(("PASS: " if ok else "FAIL: ") + what)
-try:
-    st = json.load(open(os.path.join(out, "status.json")))
-except (OSError, ValueError) as e:
-    check(False, f"final status readable ({e})")
-    sys.exit(0)
-agents = {a["name"]: a for a in st["agents"]}
-stages = sorted(st["placement"], key=lambda p: p["stage"])
-accs = [agents[p["agent"]]["metrics"]["test_top1"] for p in stages]
-check(len(stages) >= 3, f"{len(stages)} stages on distinct agents")
-check(min(accs) > 0.5, "every head beats chance (0.10) widely: "
-      + ", ".join(f"{a:.3f}" for a in accs))
-
-flows = {}
-for f in glob.glob(os.path.join(out, "flows-*.txt")):
-    flows[os.path.basename(f)[6:-4]] = open(f).read()
-ok_split = True
-for p in st["paths"]:
-    subs = p["substreams"]
-    if len(subs) < 2:
-        continue
-    sender = agents[p["from"]]
-    sw = sender["switch"]
-    nbytes = []
-    for s in subs:
-        m = re.search(r"n_bytes=(\d+),.*tp_src=%d[ ,]" % s["local_port"],
-                      flows.get(sw, ""))
-        nbytes.append(int(m.group(1)) if m else 0)
-    total = sum(nbytes) or 1
-    for s, b in zip(subs, nbytes):
-        share = b / total
-        good = abs(share - s["weight"]) <= 0.15 * s["weight"]
-        ok_split &= good
-        print(f"  {p['from']}->{p['to']} port {s['local_port']} via"
-              f" {','.join(s['hops'])}: weight {s['weight']:.2f},"
-              f" OVS bytes share {share:.3f}{'' if good else '  <-- off'}")
-check(ok_split and flows, "multipath byte shares (OVS flow counters) within"
-      " 15% of the weights")
-
 # Every stream carries the same chunks: per epoch 50 steps x 4 micro-batches
 # of training, then the 2000 test images in steps of 128 (15 x 4 + 3).
-expect = 2 * (50 * 4 + 15 * 4 + 3)
-bad = []
-for p in st["paths"]:
-    rcv = agents[p["to"]]["metrics"]
-    print(f"  {p['from']}->{p['to']}: delivered {rcv.get('chunks_received')}"
-          f" of {expect}, duplicates {rcv.get('chunks_duplicate')},"
-          f" stalls {rcv.get('chunks_gap')}")
-    if rcv.get("chunks_received") != expect or rcv.get("chunks_duplicate"):
-        bad.append(p["to"])
-check(not bad, "every chunk delivered exactly once, none duplicated")
-PY
+/usr/bin/python3 tests/lib/check_run.py "$out" $((2 * (50 * 4 + 15 * 4 + 3))) || fail=1
 left=$(ip netns list | grep -c '^ete02'; ip -o link | grep -c 'ete02'; ls /sys/fs/cgroup/cpu | grep -c '^ete02'; pgrep -fc 'edgetrain-ete02')
 if [ "$(echo $left | tr -d ' 0')" = "" ]; then
     pass "teardown left no namespace, link, cgroup or process"
