@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fatal-signal.h"
 #include "flows.h"
 #include "latch.h"
 #include "log.h"
@@ -660,6 +661,14 @@ southbound_create(const struct southbound_topology *topo,
     if (!level || strcmp(level, "debug")) {
         vlog_set_levels(NULL, VLF_ANY_DESTINATION, VLL_WARN);
     }
+
+    /* libopenvswitch's fatal-signal module must start while the process
+     * is single-threaded; it takes SIGTERM, SIGINT, SIGHUP and SIGALRM only
+     * where their disposition is still the default, so handlers that the
+     * controller installs before or after this call win.  A peer closing
+     * its connection must not kill the process. */
+    fatal_signal_init();
+    fatal_ignore_sigpipe();
 
     struct southbound *sb = xzalloc(sizeof *sb);
     ovs_mutex_init(&sb->mutex);
