@@ -430,6 +430,11 @@ sb_sync_run(struct southbound *sb)
         }
         sb->cycle_seq = sb->desired_seq;
         sb->phase = SB_ADD;
+    } else if (sb->cycle_seq != sb->desired_seq) {
+        /* The target moved mid-cycle: a modify now could point traffic at
+         * hops not yet added, so start again from the adds. */
+        sb->cycle_seq = sb->desired_seq;
+        sb->phase = SB_ADD;
     }
     while (sb->phase != SB_IDLE) {
         static const enum ofswitch_step steps[] = {
