@@ -7,6 +7,7 @@
 int cmd_bench_wire(int argc, char **argv);
 int cmd_bench_flows(int argc, char **argv);
 int cmd_bench_plan(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_start(int argc, char **argv);
 int cmd_agent_sim(int argc, char **argv);

@@ -92,6 +92,8 @@ struct ctl {
     uint32_t boundary_epoch;           /* last epoch boundary seen */
     uint64_t routes_generation;        /* southbound's */
     uint64_t synced_generation;
+    bool assignments_pending;          /* waiting for FLOWS_SYNCED */
+    struct event *install_wait;        /* ...at most INSTALL_WAIT_MS */
     char last_plan_error[256];
     uint64_t path_replans, placement_replans, assignments_sent;
     uint64_t sb_events;
@@ -269,12 +271,13 @@ send_all_assignments(struct ctl *ctl)
 
 /* ---- southbound ----------------------------------------------------------- */
 
-/* Hands the pinned sub-stream routes of the plan to the OpenFlow thread. */
-static void
+/* Hands the pinned sub-stream routes of the plan to the OpenFlow thread.
+ * Returns true if it took them (a FLOWS_SYNCED event will follow). */
+static bool
 install_routes(struct ctl *ctl)
 {
     if (!ctl->sb || !ctl->have_plan) {
-        return;
+        return false;
     }
     const struct plan *pl = &ctl->plan;
     size_t n = 0, n_links = 0;
@@ -318,6 +321,61 @@ install_routes(struct ctl *ctl)
     }
     free(routes);
     free(links);
+    return !e;
+}
+
+/* Flows first, then the agents: with switches, the Assignments go out when
+ * the southbound reports the new routes installed on every connected
+ * switch (make-before-break for re-plans), or after INSTALL_WAIT_MS if it
+ * does not (a switch missing). */
+#define INSTALL_WAIT_MS 2000
+
+static void
+deploy(struct ctl *ctl)
+{
+    if (install_routes(ctl)) {
+        ctl->assignments_pending = true;
+        struct timeval tv = {INSTALL_WAIT_MS / 1000,
+                             (INSTALL_WAIT_MS % 1000) * 1000};
+        evtimer_add(ctl->install_wait, &tv);
+        return;
+    }
+    send_all_assignments(ctl);
+}
+
+static void
+install_wait_cb(evutil_socket_t fd, short what, void *ctl_)
+{
+    struct ctl *ctl = ctl_;
+    if (ctl->assignments_pending) {
+        ctl->assignments_pending = false;
+        ET_WARN("openflow: routes of generation %" PRIu64 " not confirmed "
+                "after %d ms; sending the assignments anyway",
+                ctl->routes_generation, INSTALL_WAIT_MS);
+        send_all_assignments(ctl);
+    }
+}
+
+/* Tells the link state which load is ours (the plan's demands along its
+ * paths) and snapshots it for change detection. Call after every plan. */
+static void
+mark_planned(struct ctl *ctl)
+{
+    linkstate_clear_own(ctl->ls);
+    const struct topology *t = ctl->topo;
+    for (size_t r = 0; ctl->have_plan && r < ctl->plan.n_routes; r++) {
+        const struct plan_route *rt = &ctl->plan.routes[r];
+        for (size_t k = 0; k < rt->n_sub; k++) {
+            const struct plan_substream *ss = &rt->sub[k];
+            for (size_t i = 0; i < ss->n_links; i++) {
+                int l = ss->links[i];
+                int dir = t->links[l].a == ss->nodes[i] ? 0 : 1;
+                linkstate_add_own(ctl->ls, (size_t) l, dir,
+                                  ss->weight * rt->demand_mbps);
+            }
+        }
+    }
+    linkstate_mark_planned(ctl->ls);
 }
 
 /* Keeps the placement, re-routes on the current link state. */
@@ -327,7 +385,7 @@ replan_paths(struct ctl *ctl, const char *why)
     char err[256];
     int e = plan_reroute(ctl->topo, ctl->ls, ctl->routing, &ctl->cfg.plan,
                          &ctl->plan, err, sizeof err);
-    linkstate_mark_planned(ctl->ls);
+    mark_planned(ctl);
     if (e) {
         ET_ERROR("run: re-routing (%s) failed: %s", why, err);
         snprintf(ctl->last_plan_error, sizeof ctl->last_plan_error, "%s",
@@ -338,8 +396,7 @@ replan_paths(struct ctl *ctl, const char *why)
     ctl->path_replans++;
     ET_INFO("run: paths re-planned (%s) in %.2f ms, generation %u", why,
             ctl->plan.plan_ms, ctl->generation);
-    install_routes(ctl);
-    send_all_assignments(ctl);
+    deploy(ctl);
 }
 
 static void
@@ -372,6 +429,14 @@ sb_event_cb(evutil_socket_t fd, short what, void *ctl_)
             break;
         case SOUTHBOUND_FLOWS_SYNCED:
             ctl->synced_generation = ev.generation;
+            if (ctl->assignments_pending
+                && ev.generation >= ctl->routes_generation) {
+                ctl->assignments_pending = false;
+                evtimer_del(ctl->install_wait);
+                ET_INFO("openflow: flows of generation %" PRIu64 " installed "
+                        "on every connected switch", ev.generation);
+                send_all_assignments(ctl);
+            }
             break;
         case SOUTHBOUND_ERROR:
             ET_WARN("openflow: switch %016" PRIx64 " rejected flows", ev.dpid);
@@ -438,8 +503,8 @@ ctl_start_run(struct ctl *ctl, char *err, size_t err_size)
         ET_ERROR("run: planning failed: %s", err);
         return e;
     }
-    linkstate_mark_planned(ctl->ls);
     ctl->have_plan = true;
+    mark_planned(ctl);
     ctl->last_plan_error[0] = '\0';
     ctl->state = RUN_RUNNING;
     if (RAND_bytes((unsigned char *) &ctl->run_id, sizeof ctl->run_id) != 1
@@ -453,8 +518,7 @@ ctl_start_run(struct ctl *ctl, char *err, size_t err_size)
             "%.3f s/step, planned in %.2f ms (%s, %s)", ctl->run_id,
             ctl->plan.placement.n_stages, n, ctl->plan.bottleneck_s,
             ctl->plan.plan_ms, ctl->placement->name, ctl->routing->name);
-    install_routes(ctl);
-    send_all_assignments(ctl);
+    deploy(ctl);
     return 0;
 }
 
@@ -462,8 +526,8 @@ ctl_start_run(struct ctl *ctl, char *err, size_t err_size)
 static void
 resend_to(struct ctl *ctl, size_t agent)
 {
-    if (!ctl->have_plan) {
-        return;
+    if (!ctl->have_plan || ctl->assignments_pending) {
+        return;                 /* the pending deploy sends it */
     }
     for (size_t s = 0; s < ctl->plan.placement.n_stages; s++) {
         if (plan_stage_agent(&ctl->plan, s) == agent) {
@@ -533,9 +597,8 @@ epoch_boundary(struct ctl *ctl, uint32_t epoch)
         ctl->generation++;
         ctl->placement_replans++;
         ctl->start_epoch = epoch;
-        linkstate_mark_planned(ctl->ls);
-        install_routes(ctl);
-        send_all_assignments(ctl);
+        mark_planned(ctl);
+        deploy(ctl);
         return;
     }
     plan_clear(&np);
@@ -578,6 +641,15 @@ on_hello(void *ctl_, struct mgmt_conn *conn, const Edgetrain__Hello *h,
         snprintf(reason, reason_size, "agent '%s': bad data_addr '%s' (want "
                  "host:port)", h->name, addr);
         return EINVAL;
+    }
+    /* An agent listening on every address announces 0.0.0.0: its peers
+     * reach it at the topology's host, on the announced port. */
+    char combined[128];
+    if (!strncmp(addr, "0.0.0.0:", 8)) {
+        const char *colon = strrchr(ta->data_addr, ':');
+        snprintf(combined, sizeof combined, "%.*s:%u",
+                 (int) (colon - ta->data_addr), ta->data_addr, port);
+        addr = combined;
     }
     if (strcmp(addr, ta->data_addr)) {
         ET_WARN("mgmt: agent '%s' listens on %s, topology says %s (flows "
@@ -1190,6 +1262,7 @@ ctl_create(struct event_base *base, const struct ctl_config *cfg,
         return e;
     }
     ctl->check = event_new(base, -1, 0, check_cb, ctl);
+    ctl->install_wait = evtimer_new(base, install_wait_cb, ctl);
     ctl->tick = event_new(base, -1, EV_PERSIST, tick_cb, ctl);
     struct timeval one = {1, 0};
     event_add(ctl->tick, &one);
@@ -1216,6 +1289,9 @@ ctl_destroy(struct ctl *ctl)
     httpapi_destroy(ctl->http);
     if (ctl->check) {
         event_free(ctl->check);
+    }
+    if (ctl->install_wait) {
+        event_free(ctl->install_wait);
     }
     if (ctl->tick) {
         event_free(ctl->tick);

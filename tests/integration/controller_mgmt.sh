@@ -45,7 +45,8 @@ start_controller() {
     _n=$1; shift
     "$BIN/edgetrain-controller" --listen 127.0.0.1:0 --http 127.0.0.1:0 "$@" \
         >"$D/$_n.out" 2>"$D/$_n.err" &
-    pids="$pids $!"
+    CTLPID=$!
+    pids="$pids $CTLPID"
     wait_for "$D/$_n.out" "^listening" 5 || return 1
     MPORT=$(sed -n 's/^listening mgmt=\([0-9]*\) http=.*/\1/p' "$D/$_n.out")
     HPORT=$(sed -n 's/^listening mgmt=[0-9]* http=\([0-9]*\)/\1/p' "$D/$_n.out")
@@ -59,6 +60,7 @@ status_json() { "$BIN/edgetrain" status --controller "http://127.0.0.1:$HPORT" -
 
 if start_controller ctl --topology topology/loopback-3.json --expect-agents 3 \
         --stages 3 --heartbeat-ms 200 --substreams 2 --epochs 2; then
+    MAINPID=$CTLPID
     pass "controller starts and reports its ports"
 else
     fail "controller starts"; exit 1
@@ -71,7 +73,7 @@ check "unknown agent refused with an Error naming it" \
     "grep -q \"error code=2 message=\\\"unknown agent 'intruder'\" '$D/intruder.out' && grep -q 'closed by controller' '$D/intruder.out'"
 
 # 2. Three agents; a3 goes silent after 1.2 s.
-sim a1.out --name a1 --gflops 20 --metrics-ms 200
+sim a1.out --name a1 --gflops 20 --metrics-ms 200 --data 0.0.0.0:7101
 sim a2.out --name a2 --gflops 20 --metrics-ms 200
 sim a3.out --name a3 --gflops 20 --silent-after-ms 1200
 for a in a1 a2 a3; do wait_for "$D/$a.out" "^assignment" 5; done
@@ -172,5 +174,40 @@ if start_controller ctlk --topology topology/loopback-3.json --key-file "$D/key"
 else
     fail "controller with --key-file starts"
 fi
+
+# 7b. Offline planning of the diamond: both disjoint paths, 2/3 and 1/3.
+"$BIN/edgetrain" plan --topology topology/diamond-4pi.json --disjoint --compare >"$D/plan.out" 2>&1
+check "edgetrain plan: diamond streams over c1 (2/3) and c2 (1/3); single does not fit 1 GiB" \
+    "grep -q '#0 w 0.667 via e1 c1 e2' $D/plan.out && grep -q '#1 w 0.333 via e1 c2 e2' $D/plan.out && grep -q 'placement single:' $D/plan.out && grep -q 'infeasible' $D/plan.out"
+
+# 8. Placement changes only at an epoch boundary: a2 comes back 10x faster;
+#    when every stage reports epoch 1 the controller re-places (gen 2).
+if start_controller ctle --topology topology/loopback-3.json --expect-agents 3 \
+        --heartbeat-ms 200; then
+    sim e1.out --name a1 --gflops 20 --metrics-ms 100 --epoch-ms 800
+    sim e2.out --name a2 --gflops 20 --metrics-ms 100 --epoch-ms 800
+    sim e3.out --name a3 --gflops 1 --metrics-ms 100 --epoch-ms 800
+    wait_for "$D/e1.out" "^assignment" 5
+    sleep 0.3
+    check "no re-placement before an epoch boundary" "! grep -q 'gen=2' $D/e1.out"
+    sim e2b.out --name a2 --gflops 200 --metrics-ms 100 --epoch-ms 800
+    if wait_for "$D/e1.out" "gen=2 " 5; then
+        g1=$(grep '^assignment' "$D/e1.out" | head -n 1 | sed 's/.*blocks=\([0-9-]*\).*/\1/')
+        g2=$(grep 'gen=2 ' "$D/e1.out" | head -n 1 | sed 's/.*blocks=\([0-9-]*\).*/\1/')
+        echo "source stage: blocks $g1 in generation 1, $g2 in generation 2"
+        check "epoch boundary: faster agent -> new placement (gen 2, start_epoch >= 1)" \
+            "[ '$g1' != '$g2' ] && grep 'gen=2 ' $D/e1.out | grep -q 'start_epoch=[1-9]' && status_json | python3 -c 'import json,sys; r=json.load(sys.stdin)[\"run\"]; assert r[\"placement_replans\"] == 1 and r[\"generation\"] == 2, r'"
+    else
+        fail "epoch boundary: new placement sent"
+    fi
+else
+    fail "controller for the epoch test starts"
+fi
+
+# 8b. Clean shutdown on SIGTERM (sanitizer builds: no leak reports).
+kill -TERM "$MAINPID"
+wait "$MAINPID"; rc=$?
+check "controller exits 0 on SIGTERM, no sanitizer report" \
+    "[ $rc -eq 0 ] && ! grep -q Sanitizer '$D/ctl.err'"
 
 [ "$failures" -eq 0 ]

@@ -123,7 +123,8 @@ EOF
     --http 127.0.0.1:0 --openflow "punix:$D/of.sock" --expect-agents 2 \
     --stages 2 --k 2 --disjoint --heartbeat-ms 300 --replan-threshold 1 \
     >"$D/ctl.out" 2>"$D/ctl.err" &
-pids="$pids $!"
+CTLPID=$!
+pids="$pids $CTLPID"
 wait_for "$D/ctl.out" "^listening" 5 || { fail "controller starts"; exit 1; }
 MPORT=$(sed -n 's/^listening mgmt=\([0-9]*\) http=.*/\1/p' "$D/ctl.out")
 HPORT=$(sed -n 's/^listening mgmt=[0-9]* http=\([0-9]*\)/\1/p' "$D/ctl.out")
@@ -149,6 +150,14 @@ if grep -q 'stage=0/2 .*down=h2@10.0.0.2:5001 subs=\[0:41000->5001 w=0.5000 hops
     pass "assignments: h1 -> h2 over two sub-streams of weight 0.5 (ports 41000, 41001)"
 else
     fail "assignments: h1 -> h2 over two sub-streams"; cat "$D/h1.out"
+fi
+
+l_inst=$(grep -n 'flows of generation 1 installed' "$D/ctl.err" | head -n 1 | cut -d: -f1)
+l_asg=$(grep -n 'gen 1: stage 0/2' "$D/ctl.err" | head -n 1 | cut -d: -f1)
+if [ -n "$l_inst" ] && [ -n "$l_asg" ] && [ "$l_inst" -lt "$l_asg" ]; then
+    pass "flows installed on both switches before the Assignments went out"
+else
+    fail "flows installed before the Assignments (lines ${l_inst:-?} / ${l_asg:-?})"
 fi
 
 # Both sub-streams pinned, on different links, both directions.
@@ -217,5 +226,11 @@ status_py "[l['up'] for l in s['links'] if not l['access']] .count(False) == 1 a
 [ "$(flow_actions "$B1" "tcp,in_port=1,tp_src=41000")" = "output:$port1" ] &&
     pass "dump-flows: sub-stream 0 now leaves s1 on port $port1" ||
     fail "dump-flows: sub-stream 0 now leaves s1 on port $port1"
+
+kill -TERM "$CTLPID"
+wait "$CTLPID"; rc=$?
+[ "$rc" -eq 0 ] && ! grep -q Sanitizer "$D/ctl.err" &&
+    pass "controller (with its OpenFlow thread) exits 0 on SIGTERM" ||
+    fail "controller exits 0 on SIGTERM (exit $rc)"
 
 [ "$failures" -eq 0 ]
