@@ -30,10 +30,14 @@ enum run_state {
     RUN_WAITING,       /* for agents (or POST /start) */
     RUN_RUNNING,
     RUN_DEGRADED,      /* an agent of the run is gone */
+    RUN_DONE,          /* every stage evaluated its last epoch */
 };
 
 static const char *const run_state_names[] = {"waiting", "running",
-                                              "degraded"};
+                                              "degraded", "done"};
+
+/* Sub-stream counters kept per agent from its Metrics. */
+#define CTL_MAX_SUBSTREAMS 16
 
 /* What the controller knows of one topology agent. */
 struct ctl_agent {
@@ -56,6 +60,14 @@ struct ctl_agent {
     uint32_t recv_queue, send_queue;
     double compute_s, wait_s;
     uint64_t chunks_received, chunks_duplicate, chunks_gap;
+    bool have_eval;             /* reported a test accuracy */
+    uint32_t eval_epoch;        /* Metrics.epoch of that report */
+    size_t n_substreams;
+    struct {
+        char peer[64];
+        uint32_t id;
+        uint64_t bytes, chunks;
+    } substreams[CTL_MAX_SUBSTREAMS];
     char last_error[160];
     uint32_t checkpoints;
     bool resend;                /* re-registered during a run */
@@ -514,6 +526,10 @@ ctl_start_run(struct ctl *ctl, char *err, size_t err_size)
     ctl->generation = 1;
     ctl->start_epoch = 0;
     ctl->boundary_epoch = 0;
+    for (size_t i = 0; i < ctl->topo->n_agents; i++) {
+        ctl->agents[i].have_eval = false;    /* a new run's accuracies */
+        ctl->agents[i].n_substreams = 0;
+    }
     ET_INFO("run %016" PRIx64 ": %zu stages over %zu agents, bottleneck "
             "%.3f s/step, planned in %.2f ms (%s, %s)", ctl->run_id,
             ctl->plan.placement.n_stages, n, ctl->plan.bottleneck_s,
@@ -722,6 +738,41 @@ store_checkpoint(struct ctl *ctl, struct ctl_agent *ag, const char *name,
     }
 }
 
+/* A run is done when every stage's agent reported a test accuracy for an
+ * epoch at or past the last one. With --exit-when-done the controller then
+ * leaves its loop a few seconds later, so followers of /status (the
+ * emulator, the demo) can read the final state first. */
+static void exit_loop_cb(evutil_socket_t fd, short what, void *base);
+
+static void
+check_done(struct ctl *ctl)
+{
+    if (ctl->state != RUN_RUNNING || !ctl->have_plan || !ctl->cfg.epochs) {
+        return;
+    }
+    for (size_t s = 0; s < ctl->plan.placement.n_stages; s++) {
+        const struct ctl_agent *x =
+            &ctl->agents[plan_stage_agent(&ctl->plan, s)];
+        if (!x->have_eval || x->eval_epoch < ctl->cfg.epochs) {
+            return;
+        }
+    }
+    ctl->state = RUN_DONE;
+    ET_INFO("run %016" PRIx64 " done: %u epochs, every stage evaluated",
+            ctl->run_id, ctl->cfg.epochs);
+    for (size_t s = 0; s < ctl->plan.placement.n_stages; s++) {
+        size_t a = plan_stage_agent(&ctl->plan, s);
+        ET_INFO("run: stage %zu on %s: test top-1 %.4f top-3 %.4f", s + 1,
+                ctl->topo->agents[a].name, ctl->agents[a].test_top1,
+                ctl->agents[a].test_top3);
+    }
+    if (ctl->cfg.exit_when_done) {
+        struct timeval tv = {3, 0};
+        event_base_once(ctl->base, -1, EV_TIMEOUT, exit_loop_cb, ctl->base,
+                        &tv);
+    }
+}
+
 static void
 on_frame(void *ctl_, struct mgmt_conn *conn, int type,
          const ProtobufCMessage *msg, const uint8_t *payload, size_t len)
@@ -743,6 +794,19 @@ on_frame(void *ctl_, struct mgmt_conn *conn, int type,
         if (m->eval_done) {
             ag->test_top1 = m->test_top1;
             ag->test_top3 = m->test_top3;
+            ag->have_eval = true;
+            ag->eval_epoch = m->epoch;
+        }
+        ag->n_substreams = 0;
+        for (size_t i = 0; i < m->n_substreams
+                           && i < CTL_MAX_SUBSTREAMS; i++) {
+            const Edgetrain__SubStreamStats *ss = m->substreams[i];
+            snprintf(ag->substreams[i].peer, sizeof ag->substreams[i].peer,
+                     "%s", ss->peer ? ss->peer : "");
+            ag->substreams[i].id = ss->id;
+            ag->substreams[i].bytes = ss->bytes;
+            ag->substreams[i].chunks = ss->chunks;
+            ag->n_substreams = i + 1;
         }
         ag->recv_queue = m->recv_queue;
         ag->send_queue = m->send_queue;
@@ -766,6 +830,7 @@ on_frame(void *ctl_, struct mgmt_conn *conn, int type,
             if (all && min_epoch > ctl->boundary_epoch) {
                 epoch_boundary(ctl, min_epoch);
             }
+            check_done(ctl);
         }
     } else if (type == ET_MSG_CHECKPOINT) {
         store_checkpoint(ctl, ag, name, (const Edgetrain__Checkpoint *) msg,
@@ -802,6 +867,12 @@ on_closed(void *ctl_, struct mgmt_conn *conn, const char *reason)
 
 /* ---- status ------------------------------------------------------------- */
 
+static void
+exit_loop_cb(evutil_socket_t fd, short what, void *base)
+{
+    event_base_loopexit(base, NULL);
+}
+
 static cJSON *
 json_agents(const struct ctl *ctl)
 {
@@ -837,6 +908,19 @@ json_agents(const struct ctl *ctl)
             cJSON_AddNumberToObject(m, "loss", ag->loss);
             cJSON_AddNumberToObject(m, "test_top1", ag->test_top1);
             cJSON_AddNumberToObject(m, "test_top3", ag->test_top3);
+            cJSON_AddBoolToObject(m, "eval_done", ag->have_eval);
+            cJSON_AddNumberToObject(m, "eval_epoch", ag->eval_epoch);
+            cJSON *subs = cJSON_AddArrayToObject(m, "substreams");
+            for (size_t k = 0; k < ag->n_substreams; k++) {
+                cJSON *so = cJSON_CreateObject();
+                cJSON_AddStringToObject(so, "peer", ag->substreams[k].peer);
+                cJSON_AddNumberToObject(so, "id", ag->substreams[k].id);
+                cJSON_AddNumberToObject(so, "bytes",
+                                        (double) ag->substreams[k].bytes);
+                cJSON_AddNumberToObject(so, "chunks",
+                                        (double) ag->substreams[k].chunks);
+                cJSON_AddItemToArray(subs, so);
+            }
             cJSON_AddNumberToObject(m, "recv_queue", ag->recv_queue);
             cJSON_AddNumberToObject(m, "send_queue", ag->send_queue);
             cJSON_AddNumberToObject(m, "compute_s", ag->compute_s);

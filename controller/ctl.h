@@ -59,6 +59,8 @@ struct ctl_config {
     double replace_gain;         /* re-place at an epoch boundary if the
                                   * bottleneck improves by this fraction */
     const char *checkpoint_dir;  /* store agents' checkpoints, or NULL */
+    bool exit_when_done;         /* leave the event loop when the run is
+                                  * done (emulator, demo, experiments) */
 };
 
 /* Fills 'cfg' with the defaults (paper's model, bottleneck-dp,
