@@ -93,6 +93,7 @@ struct ctl {
     uint64_t routes_generation;        /* southbound's */
     uint64_t synced_generation;
     bool assignments_pending;          /* waiting for FLOWS_SYNCED */
+    bool redeploy;                     /* an agent's data address changed */
     struct event *install_wait;        /* ...at most INSTALL_WAIT_MS */
     char last_plan_error[256];
     uint64_t path_replans, placement_replans, assignments_sent;
@@ -548,6 +549,14 @@ check_cb(evutil_socket_t fd, short what, void *ctl_)
         ctl_start_run(ctl, err, sizeof err);
         return;
     }
+    if (ctl->redeploy && ctl->have_plan) {
+        ctl->redeploy = false;
+        ctl->generation++;
+        for (size_t i = 0; i < ctl->topo->n_agents; i++) {
+            ctl->agents[i].resend = false;
+        }
+        deploy(ctl);
+    }
     for (size_t i = 0; i < ctl->topo->n_agents; i++) {
         if (ctl->agents[i].resend && ctl->agents[i].alive) {
             ctl->agents[i].resend = false;
@@ -654,6 +663,12 @@ on_hello(void *ctl_, struct mgmt_conn *conn, const Edgetrain__Hello *h,
     if (strcmp(addr, ta->data_addr)) {
         ET_WARN("mgmt: agent '%s' listens on %s, topology says %s (flows "
                 "use the topology's address)", h->name, addr, ta->data_addr);
+    }
+    if (ag->registered && strcmp(ag->data_addr, addr) && ctl->have_plan) {
+        /* Its peers and the pinned flows use the old address. */
+        ET_INFO("mgmt: agent '%s' moved from %s to %s: re-deploying the run",
+                h->name, ag->data_addr, addr);
+        ctl->redeploy = true;
     }
     snprintf(ag->data_addr, sizeof ag->data_addr, "%s", addr);
     ag->data_port = port;

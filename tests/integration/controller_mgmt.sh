@@ -158,6 +158,15 @@ else
     check "POST /start during a run is refused (409)" "grep -q 'HTTP 409' $D/start.out"
 fi
 
+# 6b. a2 comes back listening elsewhere: the whole run is re-deployed.
+sim a2c.out --name a2 --data 127.0.0.1:7222
+if wait_for "$D/a1.out" "gen=2 " 5; then
+    check "agent moved its data port: generation 2 tells its upstream" \
+        "grep 'gen=2 ' $D/a1.out | grep -q 'down=a2@127.0.0.1:7222 subs=\[0:41000->7222'"
+else
+    fail "agent moved its data port: generation 2 tells its upstream"
+fi
+
 # 7. Cluster key: HMAC of the challenge.
 printf 'secret-cluster-key\n' >"$D/key"
 printf 'another-key\n' >"$D/badkey"
