@@ -56,6 +56,13 @@ struct ctl_agent {
     char last_error[160];
     uint32_t checkpoints;
     bool resend;                /* re-registered during a run */
+    /* What it reported running in Hello.current (controller restart). */
+    struct {
+        bool valid;
+        uint64_t run_id;
+        uint32_t generation, stage, count, first, last, last_epoch;
+        uint8_t token[16];
+    } current;
 };
 
 struct ctl {

@@ -458,12 +458,95 @@ resend_to(struct ctl *ctl, size_t agent)
     }
 }
 
+/* After a controller restart: if the alive agents report every stage of
+ * one run (Hello.current), continue that run instead of starting a new
+ * one: same run id, token and placement, freshly routed, next generation.
+ * Returns true if it adopted one. */
+static bool
+try_adopt(struct ctl *ctl)
+{
+    const struct topology *t = ctl->topo;
+    for (size_t i = 0; i < t->n_agents; i++) {
+        const struct ctl_agent *lead = &ctl->agents[i];
+        if (!lead->alive || !lead->current.valid) {
+            continue;
+        }
+        uint32_t count = lead->current.count;
+        size_t *by_stage = calloc(count, sizeof *by_stage);
+        size_t found = 0;
+        for (size_t j = 0; j < t->n_agents; j++) {
+            const struct ctl_agent *x = &ctl->agents[j];
+            if (x->alive && x->current.valid
+                && x->current.run_id == lead->current.run_id
+                && x->current.count == count
+                && !by_stage[x->current.stage]) {
+                by_stage[x->current.stage] = j + 1;
+                found++;
+            }
+        }
+        if (found != count) {
+            free(by_stage);
+            continue;       /* not all stages back (yet) */
+        }
+        struct plan_agent *agents = calloc(count, sizeof *agents);
+        uint32_t (*ranges)[2] = calloc(count, sizeof *ranges);
+        uint32_t gen = 0, epoch = UINT32_MAX;
+        for (uint32_t s = 0; s < count; s++) {
+            size_t a = by_stage[s] - 1;
+            const struct ctl_agent *x = &ctl->agents[a];
+            agents[s] = (struct plan_agent) {a, x->gflops, x->memory_bytes};
+            ranges[s][0] = x->current.first;
+            ranges[s][1] = x->current.last;
+            gen = x->current.generation > gen ? x->current.generation : gen;
+            epoch = x->current.last_epoch < epoch ? x->current.last_epoch
+                                                  : epoch;
+        }
+        char err[256];
+        int e = plan_adopt(t, ctl->ls, agents, ranges, count, ctl->routing,
+                           &ctl->cfg.plan, &ctl->plan, err, sizeof err);
+        free(agents);
+        free(ranges);
+        free(by_stage);
+        for (size_t j = 0; j < t->n_agents; j++) {
+            if (ctl->agents[j].current.run_id == lead->current.run_id) {
+                ctl->agents[j].current.valid = false;   /* tried once */
+            }
+        }
+        if (e) {
+            ET_WARN("run: cannot adopt run %016" PRIx64 ": %s",
+                    lead->current.run_id, err);
+            plan_clear(&ctl->plan);
+            continue;
+        }
+        ctl->have_plan = true;
+        ctl->state = RUN_RUNNING;
+        ctl->run_id = lead->current.run_id;
+        memcpy(ctl->token, lead->current.token, sizeof ctl->token);
+        ctl->generation = gen + 1;
+        ctl->start_epoch = epoch;
+        ctl->boundary_epoch = epoch;
+        for (size_t j = 0; j < t->n_agents; j++) {
+            ctl->agents[j].resend = false;
+        }
+        mark_planned(ctl);
+        ET_INFO("run %016" PRIx64 ": adopted from the agents (%u stages, "
+                "generation %u, from epoch %u)", ctl->run_id, count,
+                ctl->generation, epoch);
+        deploy(ctl);
+        return true;
+    }
+    return false;
+}
+
 /* Deferred: start when enough agents are in; resend assignments to agents
  * of the run that came back. */
 static void
 check_cb(evutil_socket_t fd, short what, void *ctl_)
 {
     struct ctl *ctl = ctl_;
+    if (ctl->state == RUN_WAITING && try_adopt(ctl)) {
+        return;
+    }
     if (ctl->state == RUN_WAITING && ctl->cfg.expect_agents
         && ctl_n_alive(ctl) >= ctl->cfg.expect_agents) {
         char err[256];
@@ -606,10 +689,28 @@ on_hello(void *ctl_, struct mgmt_conn *conn, const Edgetrain__Hello *h,
     ag->registered_at = plan_now();
     ag->registrations++;
     mgmt_conn_set_data(conn, ag);
-    if (h->current && h->current->run_id) {
+    ag->current.valid = false;
+    const Edgetrain__Assignment *cur = h->current;
+    if (cur && cur->run_id) {
         ET_INFO("mgmt: agent '%s' was running run %016" PRIx64 " generation "
-                "%u (last epoch %u)", h->name, h->current->run_id,
-                h->current->generation, h->last_epoch);
+                "%u, stage %u/%u, blocks %u-%u (last epoch %u)", h->name,
+                cur->run_id, cur->generation, cur->stage_index,
+                cur->stage_count, cur->first_block, cur->last_block,
+                h->last_epoch);
+        if (cur->stage_index < cur->stage_count
+            && cur->stage_count <= BLOCKCOST_BLOCKS
+            && cur->token.len == sizeof ag->current.token) {
+            ag->current.valid = true;
+            ag->current.run_id = cur->run_id;
+            ag->current.generation = cur->generation;
+            ag->current.stage = cur->stage_index;
+            ag->current.count = cur->stage_count;
+            ag->current.first = cur->first_block;
+            ag->current.last = cur->last_block;
+            ag->current.last_epoch = h->last_epoch;
+            memcpy(ag->current.token, cur->token.data,
+                   sizeof ag->current.token);
+        }
     }
     /* Welcome goes out when this returns; a start or a re-sent Assignment
      * follows from check_cb, after it. */

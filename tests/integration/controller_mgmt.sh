@@ -213,6 +213,19 @@ else
     fail "controller for the epoch test starts"
 fi
 
+# 9. Controller restart: agents report what they run (Hello.current); the
+#    new controller continues that run instead of starting another.
+if start_controller ctlr --topology topology/loopback-3.json --expect-agents 3; then
+    sim r1.out --name a1 --current 1234abcd:5:0:3:1-3:2
+    sim r2.out --name a2 --current 1234abcd:5:1:3:4-8:3
+    sim r3.out --name a3 --current 1234abcd:5:2:3:9-13:2
+    for a in r1 r2 r3; do wait_for "$D/$a.out" "^assignment" 5; done
+    check "restarted controller adopts the agents' run (same id and token, gen 6, epoch 2)" \
+        "grep -q 'run=000000001234abcd gen=6 stage=0/3 blocks=1-3 .*token=16B:abababab start_epoch=2' $D/r1.out && grep -q 'run=000000001234abcd gen=6 stage=1/3 blocks=4-8 ' $D/r2.out && grep -q 'stage=2/3 blocks=9-13 ' $D/r3.out && grep -q 'adopted from the agents' $D/ctlr.err"
+else
+    fail "controller for the restart test starts"
+fi
+
 # 8b. Clean shutdown on SIGTERM (sanitizer builds: no leak reports).
 kill -TERM "$MAINPID"
 wait "$MAINPID"; rc=$?
