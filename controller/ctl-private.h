@@ -98,6 +98,7 @@ struct ctl {
     uint64_t synced_generation;
     bool assignments_pending;          /* waiting for FLOWS_SYNCED */
     bool redeploy;                     /* an agent's data address changed */
+    double degraded_since;             /* plan_now() when it became so */
     struct event *install_wait;        /* ...at most INSTALL_WAIT_MS */
     char last_plan_error[256];
     uint64_t path_replans, placement_replans, assignments_sent;

@@ -46,6 +46,7 @@ ctl_config_default(struct ctl_config *cfg)
     cfg->port_base = 41000;
     cfg->replan_threshold = 0.2;
     cfg->replace_gain = 0.1;
+    cfg->failover_s = 30;
 }
 
 size_t
@@ -579,48 +580,84 @@ check_cb(evutil_socket_t fd, short what, void *ctl_)
     }
 }
 
-/* Placement is reconsidered only here, when every stage has moved past
- * 'epoch'. */
-static void
-epoch_boundary(struct ctl *ctl, uint32_t epoch)
+/* Re-places the run on the agents alive now (the source stays where it is
+ * while it is alive: it holds the data). Unless 'force', the new placement
+ * is taken only if it beats the current bottleneck by replace_gain.
+ * Returns true if new Assignments went out. */
+static bool
+replace_placement(struct ctl *ctl, uint32_t start_epoch, bool force,
+                  const char *why)
 {
-    ctl->boundary_epoch = epoch;
     struct plan_agent *agents = calloc(ctl->topo->n_agents, sizeof *agents);
     size_t source;
     size_t n = collect_agents(ctl, agents, &source);
-    /* Keep the source: it holds the data. */
     size_t cur_src = plan_stage_agent(&ctl->plan, 0);
     for (size_t i = 0; i < n; i++) {
         if (agents[i].topo == cur_src) {
             source = i;
         }
     }
+    struct plan_options opt = ctl->cfg.plan;
+    if (opt.stages > n) {
+        opt.stages = 0;           /* fewer agents than asked: automatic */
+    }
     struct plan np = {0};
     char err[256];
-    int e = plan_compute(ctl->topo, ctl->ls, agents, n, source,
-                         ctl->placement, ctl->routing, &ctl->cfg.plan, &np,
-                         err, sizeof err);
+    int e = n ? plan_compute(ctl->topo, ctl->ls, agents, n, source,
+                             ctl->placement, ctl->routing, &opt, &np, err,
+                             sizeof err)
+              : ENOENT;
     free(agents);
-    if (!e && np.bottleneck_s < ctl->plan.bottleneck_s
-                                * (1 - ctl->cfg.replace_gain)) {
-        ET_INFO("run: epoch %u boundary: new placement %.3f s/step beats "
-                "%.3f s/step", epoch, np.bottleneck_s, ctl->plan.bottleneck_s);
-        plan_clear(&ctl->plan);
-        ctl->plan = np;
-        ctl->generation++;
-        ctl->placement_replans++;
-        ctl->start_epoch = epoch;
-        mark_planned(ctl);
-        deploy(ctl);
-        return;
+    if (e) {
+        if (force) {
+            ET_WARN("run: %s: no new placement: %s", why,
+                    n ? err : "no agent alive");
+        }
+        plan_clear(&np);
+        return false;
     }
-    plan_clear(&np);
+    if (!force && !(np.bottleneck_s < ctl->plan.bottleneck_s
+                                      * (1 - ctl->cfg.replace_gain))) {
+        plan_clear(&np);
+        return false;
+    }
+    ET_INFO("run: %s: new placement, %zu stages, %.3f s/step (was %.3f)",
+            why, np.placement.n_stages, np.bottleneck_s,
+            ctl->plan.bottleneck_s);
+    plan_clear(&ctl->plan);
+    ctl->plan = np;
+    ctl->generation++;
+    ctl->placement_replans++;
+    ctl->start_epoch = start_epoch;
+    ctl->state = RUN_RUNNING;
+    mark_planned(ctl);
+    deploy(ctl);
+    return true;
+}
+
+/* Placement is reconsidered here, when every stage has moved past
+ * 'epoch' (and on failover, see tick_cb). */
+static void
+epoch_boundary(struct ctl *ctl, uint32_t epoch)
+{
+    char why[64];
+    ctl->boundary_epoch = epoch;
+    snprintf(why, sizeof why, "epoch %u boundary", epoch);
+    replace_placement(ctl, epoch, false, why);
 }
 
 static void
 tick_cb(evutil_socket_t fd, short what, void *ctl_)
 {
     struct ctl *ctl = ctl_;
+    /* A stage agent gone for --failover-s: the pipeline is stalled, no
+     * epoch boundary will come; re-place on the agents still alive, from
+     * the last boundary. */
+    if (ctl->state == RUN_DEGRADED && ctl->cfg.failover_s > 0
+        && plan_now() - ctl->degraded_since >= ctl->cfg.failover_s) {
+        ctl->degraded_since = plan_now();      /* retry period on failure */
+        replace_placement(ctl, ctl->boundary_epoch, true, "failover");
+    }
     if (ctl->have_plan && ctl->topo->n_switches
         && linkstate_changed(ctl->ls, ctl->cfg.replan_threshold)) {
         replan_paths(ctl, "link load changed");
@@ -830,6 +867,7 @@ on_closed(void *ctl_, struct mgmt_conn *conn, const char *reason)
         for (size_t s = 0; s < ctl->plan.placement.n_stages; s++) {
             if (plan_stage_agent(&ctl->plan, s) == idx) {
                 ctl->state = RUN_DEGRADED;
+                ctl->degraded_since = plan_now();
                 ET_WARN("run: stage %zu lost its agent; waiting for it to "
                         "come back", s);
             }

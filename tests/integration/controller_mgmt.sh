@@ -226,6 +226,23 @@ else
     fail "controller for the restart test starts"
 fi
 
+# 10. Failover: a stage agent dead for --failover-s: the run is re-placed
+#     on the agents still alive.
+if start_controller ctlf --topology topology/loopback-3.json --expect-agents 3 \
+        --stages 3 --heartbeat-ms 200 --failover-s 1; then
+    sim f1.out --name a1 --gflops 20
+    sim f2.out --name a2 --gflops 20
+    sim f3.out --name a3 --gflops 20 --silent-after-ms 500
+    if wait_for "$D/f1.out" "gen=2 " 6; then
+        check "failover: a3 dead 1 s -> generation 2 placed on a1 and a2 only" \
+            "status_json | python3 -c 'import json,sys; s=json.load(sys.stdin); p=[x[\"agent\"] for x in s[\"placement\"]]; assert \"a3\" not in p and p[0] == \"a1\", p; assert s[\"run\"][\"state\"] == \"running\" and s[\"run\"][\"generation\"] == 2'"
+    else
+        fail "failover: new placement after a stage agent died"
+    fi
+else
+    fail "controller for the failover test starts"
+fi
+
 # 8b. Clean shutdown on SIGTERM (sanitizer builds: no leak reports).
 kill -TERM "$MAINPID"
 wait "$MAINPID"; rc=$?
