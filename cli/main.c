@@ -13,8 +13,16 @@ struct command {
 
 /* Keep in the order `edgetrain --help` should list them. */
 static const struct command commands[] = {
+    {"train", cmd_train,
+     "train MobileNet block-wise (the paper's method) or end to end"},
+    {"eval", cmd_eval, "test accuracy of the cut model of stages 1..K"},
+    {"infer", cmd_infer, "top-3 classes of images under the cut model"},
+    {"bench", cmd_bench,
+     "training-step throughput of a MobileNet stage (images/s, GFLOP/s)"},
     {"bench-wire", cmd_bench_wire,
      "frame encode+decode throughput of an activation chunk vs memcpy"},
+    {"bench-stream", cmd_bench_stream,
+     "activation-stream goodput over K TCP sub-streams (vs iperf3)"},
     {"bench-flows", cmd_bench_flows,
      "flow installation rate into a local OVS bridge (OpenFlow bundles)"},
     {"bench-plan", cmd_bench_plan,

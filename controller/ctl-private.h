@@ -28,7 +28,11 @@ enum run_state {
     RUN_WAITING,       /* for agents (or POST /start) */
     RUN_RUNNING,
     RUN_DEGRADED,      /* an agent of the run is gone */
+    RUN_DONE,          /* every stage evaluated its last epoch */
 };
+
+/* Sub-stream counters kept per agent from its Metrics. */
+#define CTL_MAX_SUBSTREAMS 16
 
 extern const char *const ctl_run_state_names[];
 
@@ -53,6 +57,14 @@ struct ctl_agent {
     uint32_t recv_queue, send_queue;
     double compute_s, wait_s;
     uint64_t chunks_received, chunks_duplicate, chunks_gap;
+    bool have_eval;             /* reported a test accuracy */
+    uint32_t eval_epoch;        /* Metrics.epoch of that report */
+    size_t n_substreams;
+    struct {
+        char peer[64];
+        uint32_t id;
+        uint64_t bytes, chunks;
+    } substreams[CTL_MAX_SUBSTREAMS];
     char last_error[160];
     uint32_t checkpoints;
     bool resend;                /* re-registered during a run */

@@ -397,7 +397,7 @@ collect_agents(const struct ctl *ctl, struct plan_agent *out, size_t *source)
 int
 ctl_start_run(struct ctl *ctl, char *err, size_t err_size)
 {
-    if (ctl->state != RUN_WAITING) {
+    if (ctl->state != RUN_WAITING && ctl->state != RUN_DONE) {
         snprintf(err, err_size, "a run is already going");
         return EALREADY;
     }
@@ -424,6 +424,8 @@ ctl_start_run(struct ctl *ctl, char *err, size_t err_size)
     if (e) {
         snprintf(ctl->last_plan_error, sizeof ctl->last_plan_error, "%s", err);
         ET_ERROR("run: planning failed: %s", err);
+        ctl->have_plan = false;         /* plan_compute cleared it */
+        ctl->state = RUN_WAITING;
         return e;
     }
     ctl->have_plan = true;
@@ -437,6 +439,10 @@ ctl_start_run(struct ctl *ctl, char *err, size_t err_size)
     ctl->generation = 1;
     ctl->start_epoch = 0;
     ctl->boundary_epoch = 0;
+    for (size_t i = 0; i < ctl->topo->n_agents; i++) {
+        ctl->agents[i].have_eval = false;    /* a new run's accuracies */
+        ctl->agents[i].n_substreams = 0;
+    }
     ET_INFO("run %016" PRIx64 ": %zu stages over %zu agents, bottleneck "
             "%.3f s/step, planned in %.2f ms (%s, %s)", ctl->run_id,
             ctl->plan.placement.n_stages, n, ctl->plan.bottleneck_s,
@@ -796,6 +802,45 @@ store_checkpoint(struct ctl *ctl, struct ctl_agent *ag, const char *name,
     }
 }
 
+/* A run is done when every stage's agent reported a test accuracy for an
+ * epoch at or past the last one. With --exit-when-done the controller then
+ * leaves its loop a few seconds later, so followers of /status (the
+ * emulator, the demo) can read the final state first. */
+static void
+exit_loop_cb(evutil_socket_t fd, short what, void *base)
+{
+    event_base_loopexit(base, NULL);
+}
+
+static void
+check_done(struct ctl *ctl)
+{
+    if (ctl->state != RUN_RUNNING || !ctl->have_plan || !ctl->cfg.epochs) {
+        return;
+    }
+    for (size_t s = 0; s < ctl->plan.placement.n_stages; s++) {
+        const struct ctl_agent *x =
+            &ctl->agents[plan_stage_agent(&ctl->plan, s)];
+        if (!x->have_eval || x->eval_epoch < ctl->cfg.epochs) {
+            return;
+        }
+    }
+    ctl->state = RUN_DONE;
+    ET_INFO("run %016" PRIx64 " done: %u epochs, every stage evaluated",
+            ctl->run_id, ctl->cfg.epochs);
+    for (size_t s = 0; s < ctl->plan.placement.n_stages; s++) {
+        size_t a = plan_stage_agent(&ctl->plan, s);
+        ET_INFO("run: stage %zu on %s: test top-1 %.4f top-3 %.4f", s + 1,
+                ctl->topo->agents[a].name, ctl->agents[a].test_top1,
+                ctl->agents[a].test_top3);
+    }
+    if (ctl->cfg.exit_when_done) {
+        struct timeval tv = {3, 0};
+        event_base_once(ctl->base, -1, EV_TIMEOUT, exit_loop_cb, ctl->base,
+                        &tv);
+    }
+}
+
 static void
 on_frame(void *ctl_, struct mgmt_conn *conn, int type,
          const ProtobufCMessage *msg, const uint8_t *payload, size_t len)
@@ -817,6 +862,19 @@ on_frame(void *ctl_, struct mgmt_conn *conn, int type,
         if (m->eval_done) {
             ag->test_top1 = m->test_top1;
             ag->test_top3 = m->test_top3;
+            ag->have_eval = true;
+            ag->eval_epoch = m->epoch;
+        }
+        ag->n_substreams = 0;
+        for (size_t i = 0; i < m->n_substreams
+                           && i < CTL_MAX_SUBSTREAMS; i++) {
+            const Edgetrain__SubStreamStats *ss = m->substreams[i];
+            snprintf(ag->substreams[i].peer, sizeof ag->substreams[i].peer,
+                     "%s", ss->peer ? ss->peer : "");
+            ag->substreams[i].id = ss->id;
+            ag->substreams[i].bytes = ss->bytes;
+            ag->substreams[i].chunks = ss->chunks;
+            ag->n_substreams = i + 1;
         }
         ag->recv_queue = m->recv_queue;
         ag->send_queue = m->send_queue;
@@ -837,9 +895,11 @@ on_frame(void *ctl_, struct mgmt_conn *conn, int type,
                     min_epoch = x->epoch;
                 }
             }
-            if (all && min_epoch > ctl->boundary_epoch) {
+            if (all && min_epoch > ctl->boundary_epoch
+                && ctl->state == RUN_RUNNING) {
                 epoch_boundary(ctl, min_epoch);
             }
+            check_done(ctl);
         }
     } else if (type == ET_MSG_CHECKPOINT) {
         store_checkpoint(ctl, ag, name, (const Edgetrain__Checkpoint *) msg,

@@ -61,6 +61,8 @@ struct ctl_config {
     const char *checkpoint_dir;  /* store agents' checkpoints, or NULL */
     double failover_s;           /* re-place without a dead stage agent
                                   * after this long (0: never) */
+    bool exit_when_done;         /* leave the event loop when the run is
+                                  * done (emulator, demo, experiments) */
 };
 
 /* Fills 'cfg' with the defaults (paper's model, bottleneck-dp,

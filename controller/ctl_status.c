@@ -13,7 +13,8 @@
 #include "mgmt.h"
 #include "topology.h"
 
-const char *const ctl_run_state_names[] = {"waiting", "running", "degraded"};
+const char *const ctl_run_state_names[] = {"waiting", "running", "degraded",
+                                           "done"};
 
 static cJSON *
 json_agents(const struct ctl *ctl)
@@ -50,12 +51,29 @@ json_agents(const struct ctl *ctl)
             cJSON_AddNumberToObject(m, "loss", ag->loss);
             cJSON_AddNumberToObject(m, "test_top1", ag->test_top1);
             cJSON_AddNumberToObject(m, "test_top3", ag->test_top3);
+            cJSON_AddBoolToObject(m, "eval_done", ag->have_eval);
+            cJSON_AddNumberToObject(m, "eval_epoch", ag->eval_epoch);
+            cJSON *subs = cJSON_AddArrayToObject(m, "substreams");
+            for (size_t k = 0; k < ag->n_substreams; k++) {
+                cJSON *so = cJSON_CreateObject();
+                cJSON_AddStringToObject(so, "peer", ag->substreams[k].peer);
+                cJSON_AddNumberToObject(so, "id", ag->substreams[k].id);
+                cJSON_AddNumberToObject(so, "bytes",
+                                        (double) ag->substreams[k].bytes);
+                cJSON_AddNumberToObject(so, "chunks",
+                                        (double) ag->substreams[k].chunks);
+                cJSON_AddItemToArray(subs, so);
+            }
             cJSON_AddNumberToObject(m, "recv_queue", ag->recv_queue);
             cJSON_AddNumberToObject(m, "send_queue", ag->send_queue);
             cJSON_AddNumberToObject(m, "compute_s", ag->compute_s);
             cJSON_AddNumberToObject(m, "wait_s", ag->wait_s);
             cJSON_AddNumberToObject(m, "chunks_received",
                                     (double) ag->chunks_received);
+            cJSON_AddNumberToObject(m, "chunks_duplicate",
+                                    (double) ag->chunks_duplicate);
+            /* Holes that stalled delivery for seconds (filled later: the
+             * receiver never skips a chunk). */
             cJSON_AddNumberToObject(m, "chunks_gap", (double) ag->chunks_gap);
         }
         if (ag->last_error[0]) {

@@ -21,8 +21,7 @@ BR=etbf0
 trap 'ovs_stop "$D" "$SW"; [ -z "${KEEP:-}" ] && rm -rf "$D"' EXIT
 trap 'exit 1' INT TERM
 ovs_start "$D" "$SW" || { echo "bench-flows: cannot start ovs-vswitchd"; exit 1; }
-ovs-vsctl add-br $BR -- set bridge $BR datapath_type=netdev \
-    protocols=OpenFlow13 fail_mode=secure || exit 1
+ovs_of_bridge $BR 00000000000000b1 || exit 1
 
 # The same flows bench-flows builds (controller/flowbench.c fb_build()).
 awk -v n="$COUNT" 'BEGIN {

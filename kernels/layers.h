@@ -1,0 +1,114 @@
+/* The layers of MobileNet v1 training, one file per layer kind.
+ *
+ * Every tensor is float32 NHWC, contiguous. A layer is a _forward/_backward
+ * pair (llm.c style): outputs first, then inputs, then parameters, then
+ * shapes. Shapes are in the comments. Backward functions overwrite (never
+ * accumulate into) their gradient outputs. Functions parallelise with
+ * OpenMP over the batch or rows and call OpenBLAS from the calling thread;
+ * mn_set_threads() in model.h sets both thread counts.
+ *
+ *   file            layer                         fused with
+ *   stemconv.c      3x3 stride-2 conv, Cin 1|3    im2col + one sgemm
+ *   dwconv.c        3x3 depthwise, stride 1|2     dX and dW in one pass
+ *   pwconv.c        1x1 pointwise                 one sgemm per direction
+ *   batchnorm.c     batch norm + ReLU6            BN stats, affine, clip
+ *   pool.c          adaptive average pooling      (global = side 1)
+ *   dense.c         fully connected + bias        sgemm
+ *   softmax_xent.c  softmax cross-entropy         loss, accuracy, dlogits
+ */
+#ifndef ET_LAYERS_H
+#define ET_LAYERS_H 1
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- stemconv.c ---------------------------------------------------------
+ * 3x3 conv, stride 2, padding 1, no bias (batch norm follows).
+ * in (N,H,W,Cin), w (Cout,3,3,Cin), out (N,Ho,Wo,Cout),
+ * Ho = (H+1)/2, Wo = (W+1)/2.
+ * col (N*Ho*Wo, 9*Cin) is scratch the forward fills with the im2col of
+ * 'in'; the backward reads it back, so keep it between the two calls.
+ * There is no input gradient: the stem always reads the data. */
+void stemconv3x3s2_forward(float *out, float *col, const float *in,
+                           const float *w, size_t N, size_t H, size_t W,
+                           size_t Cin, size_t Cout);
+/* dw (Cout,3,3,Cin) <- dout (N,Ho,Wo,Cout), col from the forward. */
+void stemconv3x3s2_backward(float *dw, const float *dout, const float *col,
+                            size_t N, size_t H, size_t W, size_t Cin,
+                            size_t Cout);
+
+/* ---- dwconv.c -----------------------------------------------------------
+ * 3x3 depthwise conv, padding 1, stride 1 or 2, no bias.
+ * in (N,H,W,C), w (3,3,C), out (N,Ho,Wo,C), Ho = (H-1)/stride+1. */
+void dwconv3x3_forward(float *out, const float *in, const float *w,
+                       size_t N, size_t H, size_t W, size_t C, size_t stride);
+/* din (N,H,W,C) (NULL: not wanted), dw (3,3,C) <- dout (N,Ho,Wo,C).
+ * Both gradients come out of one pass over dout and in. */
+void dwconv3x3_backward(float *din, float *dw, const float *dout,
+                        const float *in, const float *w, size_t N, size_t H,
+                        size_t W, size_t C, size_t stride);
+
+/* ---- pwconv.c -----------------------------------------------------------
+ * 1x1 conv, no bias: in NHWC it is one GEMM with M = N*H*W rows.
+ * in (M,Cin), w (Cout,Cin), out (M,Cout). */
+void pwconv_forward(float *out, const float *in, const float *w, size_t M,
+                    size_t Cin, size_t Cout);
+/* din (M,Cin) (NULL: not wanted), dw (Cout,Cin) <- dout (M,Cout). */
+void pwconv_backward(float *din, float *dw, const float *dout,
+                     const float *in, const float *w, size_t M, size_t Cin,
+                     size_t Cout);
+
+/* ---- batchnorm.c --------------------------------------------------------
+ * Batch norm followed by ReLU6, fused: a = min(max(gamma*xhat+beta,0),6),
+ * xhat = (y-mean)*invstd. y, a (M,C) with M = N*H*W; per-channel (C)
+ * gamma, beta, mean, invstd, running mean and variance.
+ * Training: batch statistics (biased variance for normalising, unbiased
+ * for the running variance, as PyTorch does), running stats updated with
+ * 'momentum' (PyTorch convention: run = (1-m)*run + m*batch). */
+void bnrelu6_forward_train(float *a, float *mean, float *invstd,
+                           float *run_mean, float *run_var, const float *y,
+                           const float *gamma, const float *beta, size_t M,
+                           size_t C, float momentum, float eps);
+/* Inference: running statistics. */
+void bnrelu6_forward_eval(float *a, const float *y, const float *gamma,
+                          const float *beta, const float *run_mean,
+                          const float *run_var, size_t M, size_t C, float eps);
+/* dy (M,C), dgamma, dbeta (C) <- da (M,C); dy may alias da. The ReLU6
+ * mask is recomputed from y (0 < z < 6, PyTorch's hardtanh rule). */
+void bnrelu6_backward(float *dy, float *dgamma, float *dbeta, const float *da,
+                      const float *y, const float *mean, const float *invstd,
+                      const float *gamma, const float *beta, size_t M,
+                      size_t C);
+
+/* ---- pool.c -------------------------------------------------------------
+ * Adaptive average pooling to P x P with PyTorch's bins (row i covers
+ * [floor(i*H/P), ceil((i+1)*H/P))). P = 1 is global average pooling.
+ * in (N,H,W,C), out (N,P,P,C). */
+void avgpool_adaptive_forward(float *out, const float *in, size_t N, size_t H,
+                              size_t W, size_t C, size_t P);
+/* din (N,H,W,C) <- dout (N,P,P,C). */
+void avgpool_adaptive_backward(float *din, const float *dout, size_t N,
+                               size_t H, size_t W, size_t C, size_t P);
+
+/* ---- dense.c ------------------------------------------------------------
+ * in (N,F), w (K,F), b (K), out (N,K) = in w^T + b. */
+void dense_forward(float *out, const float *in, const float *w,
+                   const float *b, size_t N, size_t F, size_t K);
+/* din (N,F) (NULL: not wanted), dw (K,F), db (K) <- dout (N,K). */
+void dense_backward(float *din, float *dw, float *db, const float *dout,
+                    const float *in, const float *w, size_t N, size_t F,
+                    size_t K);
+
+/* ---- softmax_xent.c -----------------------------------------------------
+ * logits (N,K), labels (N) each < K -> probs (N,K); returns the mean
+ * cross-entropy over the batch. '*correct' gets the number of rows whose
+ * arg-max is the label, '*correct_top3' those with the label in the top 3
+ * (either may be NULL). */
+float softmax_xent_forward(float *probs, const float *logits,
+                           const uint32_t *labels, size_t N, size_t K,
+                           size_t *correct, size_t *correct_top3);
+/* dlogits (N,K) = (probs - onehot(labels)) / N: the gradient of the mean. */
+void softmax_xent_backward(float *dlogits, const float *probs,
+                           const uint32_t *labels, size_t N, size_t K);
+
+#endif /* ET_LAYERS_H */
