@@ -185,10 +185,10 @@ DRIVER_SRC  := $(wildcard tests/drivers/*.c)
 DRIVER_BINS := $(patsubst tests/drivers/%.c,$(BUILD)/tests/drivers/%,$(DRIVER_SRC))
 $(BUILD)/obj/tests/drivers/%.o: tests/drivers/%.c $(GEN_H) $(OVS_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(OVS_CFLAGS) -MMD -MP -c -o $@ $<
+	$(call quiet,CC,$<)$(CC) $(CFLAGS) $(OVS_CFLAGS) -MMD -MP -c -o $@ $<
 $(BUILD)/tests/drivers/%: $(BUILD)/obj/tests/drivers/%.o $(TEST_LIBS) $(OVS_LIB)
 	@mkdir -p $(@D)
-	$(CC) -o $@ $< $(TEST_LIBS) $(OVS_LIBS) $(DEP_LIBS) $(LDFLAGS) -ldl
+	$(call quiet,LD,$@)$(CC) -o $@ $< $(TEST_LIBS) $(OVS_LIBS) $(DEP_LIBS) $(LDFLAGS) -ldl
 
 .PHONY: test tests
 tests: $(BINS) $(TEST_BINS) $(DRIVER_BINS)
