@@ -258,6 +258,11 @@ $(BUILD)/plugins/%.so: controller/plugins/%.c controller/policy.h controller/pat
 	$(CC) $(CFLAGS) -fPIC -shared -o $@ $<
 all: $(PLUGINS)
 tests: $(PLUGINS)
+# Placement + routing time on a 1000-switch network (goal < 100 ms).
+.PHONY: bench-plan
+bench-plan: $(BIN)/edgetrain
+	$(BIN)/edgetrain bench-plan --switches 1000 --links 5000 --agents 64
+bench: bench-plan
 
 # --- arm64 cross build of the kernels and their tests -----------------------
 # `make CROSS=aarch64-linux-gnu-` builds kernels/ and tests/unit/test_kernels*
