@@ -87,6 +87,7 @@ def outer(args):
                EDGETRAIN_MN_RUNDIR=rundir)
     pids = []
     rc = 1
+    log(f"namespace {ns}, run dir {rundir}")
     try:
         subprocess.run(["ip", "netns", "add", ns], check=True)
         subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo",
