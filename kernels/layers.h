@@ -48,6 +48,19 @@ void dwconv3x3_backward(float *din, float *dw, const float *dout,
                         const float *in, const float *w, size_t N, size_t H,
                         size_t W, size_t C, size_t stride);
 
+/* The same with the previous layer's batch norm + ReLU6 applied to 'in'
+ * on the fly (in is that layer's pre-BN output y; scale, shift (C) from
+ * bnrelu6_fold()), so its activations need not be stored: din is then
+ * the gradient with respect to the BN+ReLU6 output. */
+void dwconv3x3_bnrelu6_forward(float *out, const float *in,
+                               const float *scale, const float *shift,
+                               const float *w, size_t N, size_t H, size_t W,
+                               size_t C, size_t stride);
+void dwconv3x3_bnrelu6_backward(float *din, float *dw, const float *dout,
+                                const float *in, const float *scale,
+                                const float *shift, const float *w, size_t N,
+                                size_t H, size_t W, size_t C, size_t stride);
+
 /* ---- pwconv.c -----------------------------------------------------------
  * 1x1 conv, no bias: in NHWC it is one GEMM with M = N*H*W rows.
  * in (M,Cin), w (Cout,Cin), out (M,Cout). */
@@ -69,10 +82,29 @@ void bnrelu6_forward_train(float *a, float *mean, float *invstd,
                            float *run_mean, float *run_var, const float *y,
                            const float *gamma, const float *beta, size_t M,
                            size_t C, float momentum, float eps);
+/* With a == NULL only the statistics (and running statistics) are
+ * computed: a consumer that applies BN+ReLU6 itself uses bnrelu6_fold(). */
 /* Inference: running statistics. */
 void bnrelu6_forward_eval(float *a, const float *y, const float *gamma,
                           const float *beta, const float *run_mean,
                           const float *run_var, size_t M, size_t C, float eps);
+/* Per-channel scale = gamma*invstd and shift = beta - mean*scale, so that
+ * the layer's output is bnrelu6_apply(y, scale, shift). */
+void bnrelu6_fold(float *scale, float *shift, const float *gamma,
+                  const float *beta, const float *mean, const float *invstd,
+                  size_t C);
+/* invstd (C) = 1/sqrt(run_var + eps): the eval-mode statistics to fold. */
+void bnrelu6_eval_invstd(float *invstd, const float *run_var, size_t C,
+                         float eps);
+
+static inline float
+bnrelu6_apply(float y, float scale, float shift)
+{
+    float z = y * scale + shift;
+    z = z < 0.0f ? 0.0f : z;
+    return z > 6.0f ? 6.0f : z;
+}
+
 /* dy (M,C), dgamma, dbeta (C) <- da (M,C); dy may alias da. The ReLU6
  * mask is recomputed from y (0 < z < 6, PyTorch's hardtanh rule). */
 void bnrelu6_backward(float *dy, float *dgamma, float *dbeta, const float *da,

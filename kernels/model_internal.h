@@ -17,8 +17,11 @@ struct mn_unit {
     float *dw, *dgamma, *dbeta;       /* their gradients */
     float *run_mean, *run_var;        /* running statistics */
     float *y;                         /* conv output, pre-BN (cap,Ho,Wo,Cout) */
-    float *a;                         /* after BN + ReLU6, same shape */
+    float *a;                         /* after BN + ReLU6, same shape; NULL
+                                       * when a depthwise conv follows: it
+                                       * applies BN + ReLU6 to y itself */
     float *mean, *invstd;             /* batch statistics (Cout) */
+    float *scale, *shift;             /* BN + ReLU6 folded (Cout) */
     float *col;                       /* stem only: im2col (cap*Ho*Wo, 9*Cin) */
 };
 

@@ -146,6 +146,36 @@ test_dwconv(void **state)
     check_dw(2);
 }
 
+/* The fused variant (previous BN + ReLU6 applied while reading) equals
+ * the plain conv on the applied activations. */
+static void
+test_dwconv_fused(void **state)
+{
+    uint64_t s = 25;
+    size_t N = 2, H = 6, W = 5, C = 24, stride = 2;
+    size_t Ho = 3, Wo = 3, nx = N * H * W * C, ny = N * Ho * Wo * C;
+    float *y = kc_randn(nx, &s, 3, 1), *w = kc_randn(9 * C, &s, 0.5f, 0);
+    float *scale = kc_randn(C, &s, 0.5f, 1.5f), *shift = kc_randn(C, &s, 1, 2);
+    float *g = kc_randn(ny, &s, 1, 0), *a = malloc(nx * sizeof *a);
+    for (size_t i = 0; i < nx; i++) {
+        a[i] = bnrelu6_apply(y[i], scale[i % C], shift[i % C]);
+    }
+    float *o1 = malloc(ny * 4), *o2 = malloc(ny * 4);
+    float *d1 = malloc(nx * 4), *d2 = malloc(nx * 4);
+    float *w1 = malloc(9 * C * 4), *w2 = malloc(9 * C * 4);
+    dwconv3x3_forward(o1, a, w, N, H, W, C, stride);
+    dwconv3x3_bnrelu6_forward(o2, y, scale, shift, w, N, H, W, C, stride);
+    dwconv3x3_backward(d1, w1, g, a, w, N, H, W, C, stride);
+    dwconv3x3_bnrelu6_backward(d2, w2, g, y, scale, shift, w, N, H, W, C,
+                               stride);
+    assert_true(kc_compare("dwconv fused fwd", o2, o1, ny, 1e-6, 1e-6) <= 1);
+    assert_true(kc_compare("dwconv fused din", d2, d1, nx, 1e-6, 1e-6) <= 1);
+    assert_true(kc_compare("dwconv fused dw", w2, w1, 9 * C, 1e-6, 1e-6)
+                <= 1);
+    free(y), free(w), free(scale), free(shift), free(g), free(a);
+    free(o1), free(o2), free(d1), free(d2), free(w1), free(w2);
+}
+
 /* ---- pointwise ---------------------------------------------------------------*/
 
 static double
@@ -449,6 +479,7 @@ main(void)
     mn_set_threads(2);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stem),         cmocka_unit_test(test_dwconv),
+        cmocka_unit_test(test_dwconv_fused),
         cmocka_unit_test(test_pwconv),       cmocka_unit_test(test_bnrelu6),
         cmocka_unit_test(test_pool),         cmocka_unit_test(test_dense),
         cmocka_unit_test(test_softmax_xent), cmocka_unit_test(test_stage_first),
