@@ -8,7 +8,7 @@
  * mn_set_threads() in model.h sets both thread counts.
  *
  *   file            layer                         fused with
- *   stemconv.c      3x3 stride-2 conv, Cin 1|3    im2col + one sgemm
+ *   stemconv.c      3x3 stride-2 conv, Cin 1|3    direct, register chunks
  *   dwconv.c        3x3 depthwise, stride 1|2     dX and dW in one pass
  *   pwconv.c        1x1 pointwise                 one sgemm per direction
  *   batchnorm.c     batch norm + ReLU6            BN stats, affine, clip
@@ -25,15 +25,13 @@
 /* ---- stemconv.c ---------------------------------------------------------
  * 3x3 conv, stride 2, padding 1, no bias (batch norm follows).
  * in (N,H,W,Cin), w (Cout,3,3,Cin), out (N,Ho,Wo,Cout),
- * Ho = (H+1)/2, Wo = (W+1)/2.
- * col (N*Ho*Wo, 9*Cin) is scratch the forward fills with the im2col of
- * 'in'; the backward reads it back, so keep it between the two calls.
+ * Ho = (H+1)/2, Wo = (W+1)/2. Cin is 1 or 3 (at most 3).
  * There is no input gradient: the stem always reads the data. */
-void stemconv3x3s2_forward(float *out, float *col, const float *in,
-                           const float *w, size_t N, size_t H, size_t W,
-                           size_t Cin, size_t Cout);
-/* dw (Cout,3,3,Cin) <- dout (N,Ho,Wo,Cout), col from the forward. */
-void stemconv3x3s2_backward(float *dw, const float *dout, const float *col,
+void stemconv3x3s2_forward(float *out, const float *in, const float *w,
+                           size_t N, size_t H, size_t W, size_t Cin,
+                           size_t Cout);
+/* dw (Cout,3,3,Cin) <- dout (N,Ho,Wo,Cout), in (N,H,W,Cin). */
+void stemconv3x3s2_backward(float *dw, const float *dout, const float *in,
                             size_t N, size_t H, size_t W, size_t Cin,
                             size_t Cout);
 

@@ -308,15 +308,12 @@ plan_stage(struct mn_stage *s, size_t *nact_out, size_t *maxact_out)
     s->n_params = nw + nv;
     s->n_bufs = nb;
 
-    /* Activations: y and a per unit, BN stats, the stem's im2col. */
+    /* Activations: y (and a) per unit, BN stats. */
     size_t cap = (size_t) c->batch_capacity, nact = 0, maxact = 0;
     for (size_t i = 0; i < s->n_units; i++) {
         const struct mn_unit *u = &s->units[i];
         size_t sz = cap * u->Ho * u->Wo * u->Cout;
         nact += (stores_a(s, i) ? 2 : 1) * sz + 4 * u->Cout;
-        if (u->kind == MN_UNIT_STEM) {
-            nact += cap * u->Ho * u->Wo * 9 * u->Cin;
-        }
         maxact = sz > maxact ? sz : maxact;
     }
     *nact_out = nact;
@@ -419,10 +416,6 @@ mn_stage_create(const struct mn_config *c, int first, int last, char *err,
         u->mean = act, u->invstd = act + u->Cout;
         u->scale = act + 2 * u->Cout, u->shift = act + 3 * u->Cout;
         act += 4 * u->Cout;
-        if (u->kind == MN_UNIT_STEM) {
-            u->col = act;
-            act += cap * u->Ho * u->Wo * 9 * u->Cin;
-        }
     }
     s->head_w = pw, s->head_dw = gw;
     s->head_b = pv, s->head_db = gv;
@@ -648,7 +641,7 @@ mn_stage_forward(struct mn_stage *s, const float *in, size_t n, bool train)
         bool fused = prev && !prev->a;   /* x is prev's y, BN pending */
         switch (u->kind) {
         case MN_UNIT_STEM:
-            stemconv3x3s2_forward(u->y, u->col, x, u->w, n, u->H, u->W,
+            stemconv3x3s2_forward(u->y, x, u->w, n, u->H, u->W,
                                   u->Cin, u->Cout);
             break;
         case MN_UNIT_DW:
@@ -776,7 +769,7 @@ mn_stage_backward(struct mn_stage *s, const uint32_t *labels,
         t0 = prof_tick(P_BN_B, t0);
         switch (u->kind) {
         case MN_UNIT_STEM:
-            stemconv3x3s2_backward(u->dw, g, u->col, n, u->H, u->W, u->Cin,
+            stemconv3x3s2_backward(u->dw, g, x, n, u->H, u->W, u->Cin,
                                    u->Cout);
             break;
         case MN_UNIT_DW:

@@ -22,7 +22,6 @@ struct mn_unit {
                                        * applies BN + ReLU6 to y itself */
     float *mean, *invstd;             /* batch statistics (Cout) */
     float *scale, *shift;             /* BN + ReLU6 folded (Cout) */
-    float *col;                       /* stem only: im2col (cap*Ho*Wo, 9*Cin) */
 };
 
 #define MN_MAX_TENSORS (4 * 3 * 2 * MN_BLOCKS + 8)
@@ -48,7 +47,7 @@ struct mn_stage {
     long opt_step;
 
     /* Activations and scratch, allocated at capacity. */
-    float *act;                       /* one allocation for y, a, col, stats */
+    float *act;                       /* one allocation for y, a, stats */
     float *g1, *g2;                   /* backward ping-pong (max activation) */
     float *pooled, *dpooled;          /* (cap, feat) */
     float *logits, *probs, *dlogits;  /* (cap, classes) */
