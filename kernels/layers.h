@@ -4,13 +4,14 @@
  * pair (llm.c style): outputs first, then inputs, then parameters, then
  * shapes. Shapes are in the comments. Backward functions overwrite (never
  * accumulate into) their gradient outputs. Functions parallelise with
- * OpenMP over the batch or rows and call OpenBLAS from the calling thread;
- * mn_set_threads() in model.h sets both thread counts.
+ * OpenMP over the batch or rows; GEMMs go through gemm.c, which splits
+ * them across the same OpenMP threads (mn_set_threads() in model.h).
  *
  *   file            layer                         fused with
  *   stemconv.c      3x3 stride-2 conv, Cin 1|3    direct, register chunks
- *   dwconv.c        3x3 depthwise, stride 1|2     dX and dW in one pass
- *   pwconv.c        1x1 pointwise                 one sgemm per direction
+ *   dwconv.c        3x3 depthwise, stride 1|2     previous BN+ReLU6 on input;
+ *                                                 dW, dX per image in cache
+ *   pwconv.c        1x1 pointwise                 one GEMM per direction
  *   batchnorm.c     batch norm + ReLU6            BN stats, affine, clip
  *   pool.c          adaptive average pooling      (global = side 1)
  *   dense.c         fully connected + bias        sgemm
