@@ -17,8 +17,22 @@ static const struct command commands[] = {
      "train MobileNet block-wise (the paper's method) or end to end"},
     {"eval", cmd_eval, "test accuracy of the cut model of stages 1..K"},
     {"infer", cmd_infer, "top-3 classes of images under the cut model"},
+    {"bench", cmd_bench,
+     "training-step throughput of a MobileNet stage (images/s, GFLOP/s)"},
     {"bench-wire", cmd_bench_wire,
      "frame encode+decode throughput of an activation chunk vs memcpy"},
+    {"bench-stream", cmd_bench_stream,
+     "activation-stream goodput over K TCP sub-streams (vs iperf3)"},
+    {"bench-flows", cmd_bench_flows,
+     "flow installation rate into a local OVS bridge (OpenFlow bundles)"},
+    {"bench-plan", cmd_bench_plan,
+     "placement + multipath routing time on a large random network"},
+    {"plan", cmd_plan,
+     "what the controller would decide for a topology file (offline)"},
+    {"status", cmd_status, "the controller's state: agents, placement, paths"},
+    {"start", cmd_start, "start a run with the agents registered so far"},
+    {"agent-sim", cmd_agent_sim,
+     "scripted management-channel client (tests, controller demos)"},
 };
 
 static void

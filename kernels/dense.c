@@ -1,7 +1,7 @@
 /* Fully connected layer of the heads: logits = features w^T + b. */
-#include <cblas.h>
 #include <string.h>
 
+#include "gemm.h"
 #include "layers.h"
 
 void
@@ -12,8 +12,7 @@ dense_forward(float *out, const float *in, const float *w, const float *b,
         memcpy(out + n * K, b, K * sizeof *b);
     }
     /* out (N,K) += in (N,F) w^T (F,K) */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int) N, (int) K,
-                (int) F, 1.0f, in, (int) F, w, (int) F, 1.0f, out, (int) K);
+    gemm_rows(true, N, K, F, in, F, w, F, 1.0f, out, K);
 }
 
 void
@@ -21,8 +20,7 @@ dense_backward(float *din, float *dw, float *db, const float *dout,
                const float *in, const float *w, size_t N, size_t F, size_t K)
 {
     /* dw (K,F) = dout^T (K,N) in (N,F) */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int) K, (int) F,
-                (int) N, 1.0f, dout, (int) K, in, (int) F, 0.0f, dw, (int) F);
+    gemm_atb(K, F, N, dout, K, in, F, dw, F);
     for (size_t k = 0; k < K; k++) {
         db[k] = 0.0f;
     }
@@ -33,8 +31,6 @@ dense_backward(float *din, float *dw, float *db, const float *dout,
     }
     if (din) {
         /* din (N,F) = dout (N,K) w (K,F) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) N,
-                    (int) F, (int) K, 1.0f, dout, (int) K, w, (int) F, 0.0f,
-                    din, (int) F);
+        gemm_rows(false, N, F, K, dout, K, w, F, 0.0f, din, F);
     }
 }

@@ -1,7 +1,7 @@
 /* 1x1 pointwise convolution. In NHWC the batch is a (M = N*H*W, Cin)
- * matrix, so each direction is a single sgemm over the whole batch. */
-#include <cblas.h>
-
+ * matrix, so each direction is a single GEMM over the whole batch (split
+ * across the threads by gemm.c). */
+#include "gemm.h"
 #include "layers.h"
 
 void
@@ -9,9 +9,7 @@ pwconv_forward(float *out, const float *in, const float *w, size_t M,
                size_t Cin, size_t Cout)
 {
     /* out (M,Cout) = in (M,Cin) w^T (Cin,Cout) */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int) M, (int) Cout,
-                (int) Cin, 1.0f, in, (int) Cin, w, (int) Cin, 0.0f, out,
-                (int) Cout);
+    gemm_rows(true, M, Cout, Cin, in, Cin, w, Cin, 0.0f, out, Cout);
 }
 
 void
@@ -19,13 +17,9 @@ pwconv_backward(float *din, float *dw, const float *dout, const float *in,
                 const float *w, size_t M, size_t Cin, size_t Cout)
 {
     /* dw (Cout,Cin) = dout^T (Cout,M) in (M,Cin) */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int) Cout,
-                (int) Cin, (int) M, 1.0f, dout, (int) Cout, in, (int) Cin,
-                0.0f, dw, (int) Cin);
+    gemm_atb(Cout, Cin, M, dout, Cout, in, Cin, dw, Cin);
     if (din) {
         /* din (M,Cin) = dout (M,Cout) w (Cout,Cin) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) M,
-                    (int) Cin, (int) Cout, 1.0f, dout, (int) Cout, w,
-                    (int) Cin, 0.0f, din, (int) Cin);
+        gemm_rows(false, M, Cin, Cout, dout, Cout, w, Cin, 0.0f, din, Cin);
     }
 }

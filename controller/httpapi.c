@@ -1,0 +1,169 @@
+/* httpapi: evhttp front end. See httpapi.h. */
+#include "httpapi.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "log.h"
+
+struct httpapi {
+    struct evhttp *http;
+    struct httpapi_handlers h;
+    void *aux;
+    uint16_t port;
+};
+
+static void
+reply_text(struct evhttp_request *req, int code, const char *reason,
+           const char *type, const char *body)
+{
+    struct evbuffer *out = evbuffer_new();
+    evbuffer_add(out, body, strlen(body));
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      type);
+    evhttp_send_reply(req, code, reason, out);
+    evbuffer_free(out);
+}
+
+static bool
+method_is(struct evhttp_request *req, enum evhttp_cmd_type cmd)
+{
+    if (evhttp_request_get_command(req) == cmd) {
+        return true;
+    }
+    reply_text(req, 405, "Method Not Allowed", "text/plain",
+               cmd == EVHTTP_REQ_GET ? "use GET\n" : "use POST\n");
+    return false;
+}
+
+static void
+status_cb(struct evhttp_request *req, void *http_)
+{
+    struct httpapi *http = http_;
+    if (!method_is(req, EVHTTP_REQ_GET)) {
+        return;
+    }
+    char *json = http->h.status_json(http->aux);
+    reply_text(req, 200, "OK", "application/json", json ? json : "{}");
+    free(json);
+}
+
+static void
+metrics_cb(struct evhttp_request *req, void *http_)
+{
+    struct httpapi *http = http_;
+    if (!method_is(req, EVHTTP_REQ_GET)) {
+        return;
+    }
+    struct evbuffer *out = evbuffer_new();
+    http->h.metrics_text(http->aux, out);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "text/plain; version=0.0.4");
+    evhttp_send_reply(req, 200, "OK", out);
+    evbuffer_free(out);
+}
+
+static void
+start_cb(struct evhttp_request *req, void *http_)
+{
+    struct httpapi *http = http_;
+    if (!method_is(req, EVHTTP_REQ_POST)) {
+        return;
+    }
+    char err[256] = "", body[320];
+    int e = http->h.start(http->aux, err, sizeof err);
+    if (!e) {
+        reply_text(req, 202, "Accepted", "application/json",
+                   "{\"started\": true}\n");
+        return;
+    }
+    snprintf(body, sizeof body, "{\"started\": false, \"error\": \"%s\"}\n",
+             e == EALREADY ? "a run is already going" : "planning failed");
+    ET_WARN("http: POST /start: %s", err[0] ? err : strerror(e));
+    reply_text(req, e == EALREADY ? 409 : 500,
+               e == EALREADY ? "Conflict" : "Internal Server Error",
+               "application/json", body);
+}
+
+static void
+other_cb(struct evhttp_request *req, void *http_)
+{
+    reply_text(req, 404, "Not Found", "text/plain",
+               "edgetrain-controller: GET /status, GET /metrics, "
+               "POST /start\n");
+}
+
+int
+httpapi_create(struct event_base *base, const char *addr,
+               const struct httpapi_handlers *h, void *aux,
+               struct httpapi **httpp)
+{
+    *httpp = NULL;
+    const char *colon = addr ? strrchr(addr, ':') : NULL;
+    char host[64];
+    char *end;
+    long port = colon ? strtol(colon + 1, &end, 10) : -1;
+    if (!colon || (size_t) (colon - addr) >= sizeof host || *end || port < 0
+        || port > 65535 || colon == addr) {
+        ET_ERROR("http: bad address '%s' (want IP:PORT)", addr ? addr : "");
+        return EINVAL;
+    }
+    memcpy(host, addr, colon - addr);
+    host[colon - addr] = '\0';
+    struct httpapi *http = calloc(1, sizeof *http);
+    http->h = *h;
+    http->aux = aux;
+    http->http = evhttp_new(base);
+    struct evhttp_bound_socket *bs = http->http
+        ? evhttp_bind_socket_with_handle(http->http, host, (uint16_t) port)
+        : NULL;
+    if (!bs) {
+        int e = errno ? errno : EADDRINUSE;
+        ET_ERROR("http: cannot listen on %s: %s", addr, strerror(e));
+        httpapi_destroy(http);
+        return e;
+    }
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *) &ss, &len);
+    http->port = ntohs(ss.ss_family == AF_INET6
+                       ? ((struct sockaddr_in6 *) &ss)->sin6_port
+                       : ((struct sockaddr_in *) &ss)->sin_port);
+    evhttp_set_allowed_methods(http->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST
+                                           | EVHTTP_REQ_HEAD);
+    evhttp_set_cb(http->http, "/status", status_cb, http);
+    evhttp_set_cb(http->http, "/metrics", metrics_cb, http);
+    evhttp_set_cb(http->http, "/start", start_cb, http);
+    evhttp_set_gencb(http->http, other_cb, http);
+    evhttp_set_timeout(http->http, 10);
+    ET_INFO("http: listening on %s (port %u)", addr, http->port);
+    *httpp = http;
+    return 0;
+}
+
+void
+httpapi_destroy(struct httpapi *http)
+{
+    if (http) {
+        if (http->http) {
+            evhttp_free(http->http);
+        }
+        free(http);
+    }
+}
+
+uint16_t
+httpapi_port(const struct httpapi *http)
+{
+    return http->port;
+}

@@ -1,0 +1,305 @@
+/* plan: placement + routing from topology and link state. See plan.h. */
+#include "plan.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "linkstate.h"
+#include "paths.h"
+#include "topology.h"
+
+static void *
+xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size);
+    if (!p) {
+        abort();
+    }
+    return p;
+}
+
+double
+plan_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void
+routes_free(struct plan_route *routes, size_t n)
+{
+    for (size_t r = 0; r < n; r++) {
+        for (size_t s = 0; s < routes[r].n_sub; s++) {
+            free(routes[r].sub[s].links);
+            free(routes[r].sub[s].nodes);
+        }
+    }
+    free(routes);
+}
+
+void
+plan_clear(struct plan *pl)
+{
+    if (!pl) {
+        return;
+    }
+    placement_clear(&pl->placement);
+    free(pl->order);
+    free(pl->agents);
+    routes_free(pl->routes, pl->n_routes);
+    memset(pl, 0, sizeof *pl);
+}
+
+size_t
+plan_stage_agent(const struct plan *pl, size_t s)
+{
+    return pl->order[pl->placement.stages[s].agent];
+}
+
+/* Bits a stage sends per step (its last block's output for the batch). */
+static double
+stream_bits(const struct plan *pl, size_t stage)
+{
+    uint32_t last = pl->placement.stages[stage].last_block;
+    return pl->blocks[last - 1].out_bytes * pl->batch * 8;
+}
+
+/* Copies a routing result (edge ids of 'g') into topology terms. */
+static void
+substream_from_path(const struct pgraph *g, const struct path *p,
+                    double weight, struct plan_substream *ss)
+{
+    ss->weight = weight;
+    ss->n_links = p->n_edges;
+    ss->links = xcalloc(p->n_edges, sizeof *ss->links);
+    ss->nodes = xcalloc(p->n_edges + 1, sizeof *ss->nodes);
+    for (size_t i = 0; i < p->n_edges; i++) {
+        const struct pgraph_edge *e = &g->edges[p->edges[i]];
+        ss->links[i] = e->link;
+        ss->nodes[i] = e->from;
+        ss->nodes[i + 1] = e->to;
+    }
+    ss->delay_ms = p->delay_ms;
+    ss->bottleneck_mbps = p->bottleneck_mbps;
+}
+
+/* Routes every stream of 'pl' (placement filled) into new routes; on
+ * success replaces pl->routes and re-evaluates the transfers. */
+static int
+route_all(const struct topology *topo, const struct linkstate *ls,
+          const struct policy_routing *routing,
+          const struct plan_options *opt, struct plan *pl, char *err,
+          size_t err_size)
+{
+    size_t n_routes = pl->placement.n_stages ? pl->placement.n_stages - 1 : 0;
+    struct plan_route *routes = xcalloc(n_routes, sizeof *routes);
+    double bottleneck = pl->placement.bottleneck_s > 0
+                        ? pl->placement.bottleneck_s : 1;
+    bool loopback = topo->n_switches == 0;
+    struct pgraph g;
+    if (!loopback) {
+        pgraph_build(&g, topo, ls, opt->ref_bits);
+    }
+    int e = 0;
+    for (size_t r = 0; r < n_routes && !e; r++) {
+        struct plan_route *rt = &routes[r];
+        rt->from_stage = r;
+        rt->src = plan_stage_agent(pl, r);
+        rt->dst = plan_stage_agent(pl, r + 1);
+        rt->demand_mbps = stream_bits(pl, r) / bottleneck / 1e6;
+        if (loopback) {
+            size_t n = opt->loopback_substreams ? opt->loopback_substreams : 1;
+            n = n > POLICY_MAX_PATHS ? POLICY_MAX_PATHS : n;
+            rt->n_sub = n;
+            for (size_t s = 0; s < n; s++) {
+                rt->sub[s].weight = 1.0 / n;
+                rt->sub[s].nodes = xcalloc(2, sizeof *rt->sub[s].nodes);
+                rt->sub[s].nodes[0] = topology_agent_node(topo, rt->src);
+                rt->sub[s].nodes[1] = topology_agent_node(topo, rt->dst);
+                rt->sub[s].bottleneck_mbps = opt->loopback_mbps;
+            }
+            rt->rate_mbps = opt->loopback_mbps;
+            continue;
+        }
+        struct routing_request req = {
+            &g, topology_agent_node(topo, rt->src),
+            topology_agent_node(topo, rt->dst),
+            opt->k ? opt->k : 3, opt->edge_disjoint, rt->demand_mbps,
+            opt->pkt_bits > 0 ? opt->pkt_bits : 1e6,
+        };
+        struct routing_result res;
+        memset(&res, 0, sizeof res);
+        e = routing->route(&req, &res, routing->aux);
+        if (!e && (!res.n || res.n > POLICY_MAX_PATHS)) {
+            e = ENOENT;
+        }
+        if (e) {
+            snprintf(err, err_size, "routing policy %s: no path from %s to "
+                     "%s (%s)", routing->name, topo->agents[rt->src].name,
+                     topo->agents[rt->dst].name, strerror(e));
+            routing_result_clear(&res);
+            break;
+        }
+        double w[POLICY_MAX_PATHS];
+        rt->rate_mbps = paths_split_waterfill(&g, res.paths, res.n, w);
+        rt->n_sub = res.n;
+        for (size_t s = 0; s < res.n; s++) {
+            substream_from_path(&g, &res.paths[s], res.weights[s],
+                                &rt->sub[s]);
+            pgraph_consume(&g, &res.paths[s],
+                           res.weights[s] * rt->demand_mbps);
+        }
+        routing_result_clear(&res);
+    }
+    if (!loopback) {
+        pgraph_destroy(&g);
+    }
+    if (e) {
+        routes_free(routes, n_routes);
+        return e;
+    }
+    routes_free(pl->routes, pl->n_routes);
+    pl->routes = routes;
+    pl->n_routes = n_routes;
+
+    /* Transfers with the rates the path sets really offer. */
+    pl->bottleneck_s = 0;
+    for (size_t s = 0; s < pl->placement.n_stages; s++) {
+        struct placement_stage *st = &pl->placement.stages[s];
+        if (s) {
+            const struct plan_route *rt = &routes[s - 1];
+            double min_delay = INFINITY;
+            for (size_t k = 0; k < rt->n_sub; k++) {
+                min_delay = fmin(min_delay, rt->sub[k].delay_ms);
+            }
+            st->transfer_s = rt->rate_mbps > 0
+                             ? stream_bits(pl, s - 1) / (rt->rate_mbps * 1e6)
+                               + min_delay / 1e3
+                             : INFINITY;
+        }
+        pl->bottleneck_s = fmax(pl->bottleneck_s,
+                                fmax(st->compute_s, st->transfer_s));
+    }
+    return 0;
+}
+
+int
+plan_compute(const struct topology *topo, const struct linkstate *ls,
+             const struct plan_agent *agents, size_t n, size_t source,
+             const struct policy_placement *placement,
+             const struct policy_routing *routing,
+             const struct plan_options *opt, struct plan *out, char *err,
+             size_t err_size)
+{
+    double t0 = plan_now();
+    plan_clear(out);
+    if (!n || source >= n) {
+        snprintf(err, err_size, "no agents to plan for");
+        return EINVAL;
+    }
+    if (blockcost_mobilenet_v1(&opt->model, out->blocks)) {
+        snprintf(err, err_size, "bad model configuration (alpha %g, input "
+                 "%u, classes %u, batch %u)", opt->model.alpha,
+                 opt->model.input_size, opt->model.classes, opt->model.batch);
+        return EINVAL;
+    }
+    out->batch = opt->model.batch;
+    out->input_bytes = 4.0 * opt->model.input_size * opt->model.input_size
+                       * opt->model.in_channels;
+    snprintf(out->placement_policy, sizeof out->placement_policy, "%s",
+             placement->name);
+    snprintf(out->routing_policy, sizeof out->routing_policy, "%s",
+             routing->name);
+
+    /* Agent-to-agent rate estimates, in 'agents' order. */
+    double *rate = xcalloc(n * n, sizeof *rate);
+    double *delay = xcalloc(n * n, sizeof *delay);
+    if (topo->n_switches) {
+        struct pgraph g;
+        pgraph_build(&g, topo, ls, opt->ref_bits);
+        double *r = xcalloc(g.n_nodes, sizeof *r);
+        double *d = xcalloc(g.n_nodes, sizeof *d);
+        for (size_t i = 0; i < n; i++) {
+            paths_widest(&g, topology_agent_node(topo, agents[i].topo), r, d);
+            for (size_t j = 0; j < n; j++) {
+                int v = topology_agent_node(topo, agents[j].topo);
+                rate[i * n + j] = i == j ? 0 : r[v];
+                delay[i * n + j] = d[v];
+            }
+        }
+        free(r);
+        free(d);
+        pgraph_destroy(&g);
+    } else {
+        for (size_t i = 0; i < n * n; i++) {
+            rate[i] = i % (n + 1) ? opt->loopback_mbps : 0;
+        }
+    }
+
+    /* Chain order and the problem in that order. */
+    double *gflops = xcalloc(n, sizeof *gflops);
+    for (size_t i = 0; i < n; i++) {
+        gflops[i] = agents[i].gflops;
+    }
+    size_t *chain = xcalloc(n, sizeof *chain);
+    placement_chain_order(n, rate, gflops, source, chain);
+    out->n_order = n;
+    out->order = xcalloc(n, sizeof *out->order);
+    out->agents = xcalloc(n, sizeof *out->agents);
+    struct placement_agent *pa = xcalloc(n, sizeof *pa);
+    double *prate = xcalloc(n * n, sizeof *prate);
+    double *pdelay = xcalloc(n * n, sizeof *pdelay);
+    for (size_t i = 0; i < n; i++) {
+        const struct plan_agent *a = &agents[chain[i]];
+        out->order[i] = a->topo;
+        out->agents[i] = *a;
+        pa[i] = (struct placement_agent) {
+            topo->agents[a->topo].name, a->topo, a->gflops, a->memory_bytes};
+        for (size_t j = 0; j < n; j++) {
+            prate[i * n + j] = rate[chain[i] * n + chain[j]];
+            pdelay[i * n + j] = delay[chain[i] * n + chain[j]];
+        }
+    }
+    struct placement_problem prob = {
+        out->blocks, BLOCKCOST_BLOCKS, out->batch, out->input_bytes, pa, n,
+        prate, pdelay, opt->stages,
+    };
+    int e = placement->place(&prob, &out->placement, placement->aux);
+    if (!e && !out->placement.n_stages) {
+        e = EINVAL;
+    }
+    if (e) {
+        snprintf(err, err_size, "placement policy %s: %s", placement->name,
+                 e == ENOSPC ? "no placement fits the agents' memory (or "
+                               "too few agents for the stages asked)"
+                             : strerror(e));
+    } else {
+        e = route_all(topo, ls, routing, opt, out, err, err_size);
+    }
+    free(rate);
+    free(delay);
+    free(gflops);
+    free(chain);
+    free(pa);
+    free(prate);
+    free(pdelay);
+    out->plan_ms = (plan_now() - t0) * 1e3;
+    return e;
+}
+
+int
+plan_reroute(const struct topology *topo, const struct linkstate *ls,
+             const struct policy_routing *routing,
+             const struct plan_options *opt, struct plan *pl, char *err,
+             size_t err_size)
+{
+    double t0 = plan_now();
+    int e = route_all(topo, ls, routing, opt, pl, err, err_size);
+    pl->plan_ms = (plan_now() - t0) * 1e3;
+    return e;
+}

@@ -1,0 +1,646 @@
+/* Activation streams over real loopback sockets: order across sub-streams,
+ * dedup, gap detection, weight and sub-stream changes mid-stream without
+ * loss, resend after removal, the back-pressure bound, encodings, and bad
+ * input closing one connection while the others go on. Sender and
+ * receiver share one libevent loop in this process; a "rogue" peer is a
+ * plain blocking socket speaking the wire format by hand. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "stream.h"
+#include "wire.h"
+
+static const uint8_t TOKEN[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+static const char *const UPSTREAMS[] = {"up"};
+
+struct fixture {
+    struct event_base *base;
+    struct et_stream_rx *rx;
+    struct et_stream_tx *tx;
+    uint16_t port;
+    char addr[32];
+    int errors;
+    char last_error[400];
+    uint64_t next_expected;     /* consumer's view: seqs popped in order */
+    uint64_t popped;
+    bool bad_order;
+    bool bad_data;
+};
+
+static double
+now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void
+on_error(void *arg, int code, const char *msg)
+{
+    struct fixture *fx = arg;
+    fx->errors++;
+    snprintf(fx->last_error, sizeof fx->last_error, "%s", msg);
+}
+
+/* Chunk contents are a function of seq, so the consumer can check them. */
+static float
+value(uint64_t seq, size_t i)
+{
+    return (float) ((seq * 31 + i * 7) % 1000) * 0.01f - 5.0f;
+}
+
+static struct et_chunk *
+make_chunk(uint64_t seq_hint, uint32_t n, uint32_t hw, uint32_t c)
+{
+    struct et_chunk *ch = et_chunk_new(n, hw, hw, c);
+    for (size_t i = 0; i < et_chunk_elems(ch); i++) {
+        ch->data[i] = value(seq_hint, i);
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        ch->labels[i] = (uint32_t) (seq_hint + i) % 10;
+    }
+    ch->step = seq_hint / 4;
+    ch->micro = seq_hint % 4;
+    ch->micro_count = 4;
+    return ch;
+}
+
+/* Pops every ready chunk, checking order and contents (f32 exact, else
+ * within 'tol' of |x|max). */
+static float check_tol;
+
+static void
+drain(struct fixture *fx)
+{
+    struct et_chunk *c;
+    while ((c = et_stream_rx_pop(fx->rx))) {
+        if (c->seq != fx->next_expected) {
+            fx->bad_order = true;
+        }
+        fx->next_expected = c->seq + 1;
+        for (size_t i = 0; i < et_chunk_elems(c); i++) {
+            if (fabsf(c->data[i] - value(c->seq, i)) > check_tol) {
+                fx->bad_data = true;
+                break;
+            }
+        }
+        if (c->labels[0] != c->seq % 10 || c->micro != c->seq % 4) {
+            fx->bad_data = true;
+        }
+        fx->popped++;
+        et_chunk_free(c);
+    }
+}
+
+static bool consume_on_ready = true;
+
+static void
+on_ready(void *arg)
+{
+    if (consume_on_ready) {
+        drain(arg);
+    }
+}
+
+static void
+rx_config(struct et_stream_rx_config *cfg, uint32_t window)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->name = "down";
+    cfg->run_id = 77;
+    cfg->token = TOKEN;
+    cfg->token_len = sizeof TOKEN;
+    cfg->upstreams = UPSTREAMS;
+    cfg->n_upstreams = 1;
+    cfg->window = window;
+    cfg->expect_hwc[0] = 8;
+    cfg->expect_hwc[1] = 8;
+    cfg->expect_hwc[2] = 16;
+    cfg->max_n = 4;
+    cfg->gap_timeout_ms = 300;
+}
+
+static struct fixture *
+setup(uint32_t window, int dtype, uint32_t max_pending)
+{
+    struct fixture *fx = calloc(1, sizeof *fx);
+    fx->base = event_base_new();
+    struct et_stream_rx_config rc;
+    rx_config(&rc, window);
+    struct et_stream_rx_cbs cbs = {.ready = on_ready, .error = on_error,
+                                   .arg = fx};
+    fx->rx = et_stream_rx_create(fx->base, &rc, &cbs);
+    assert_int_equal(et_stream_rx_listen(fx->rx, "127.0.0.1:0", &fx->port),
+                     0);
+    snprintf(fx->addr, sizeof fx->addr, "127.0.0.1:%u", fx->port);
+    struct et_stream_tx_config tc = {
+        .from = "up", .peer = "down", .peer_addr = fx->addr, .run_id = 77,
+        .token = TOKEN, .token_len = sizeof TOKEN, .generation = 1,
+        .dtype = dtype, .max_pending = max_pending,
+        .substream_buffer = 64 * 1024,
+    };
+    fx->tx = et_stream_tx_create(fx->base, &tc);
+    assert_non_null(fx->tx);
+    consume_on_ready = true;
+    check_tol = 0;
+    return fx;
+}
+
+static void
+teardown_fx(struct fixture *fx)
+{
+    et_stream_tx_destroy(fx->tx);
+    et_stream_rx_destroy(fx->rx);
+    event_base_free(fx->base);
+    free(fx);
+}
+
+/* Runs the loop until 'done(fx)' or 'secs' pass. Returns done(fx). */
+static bool
+run_until(struct fixture *fx, bool (*done)(struct fixture *), double secs)
+{
+    double end = now_s() + secs;
+    while (!done(fx) && now_s() < end) {
+        struct timeval tv = {0, 20 * 1000};
+        event_base_loopexit(fx->base, &tv);
+        event_base_loop(fx->base, EVLOOP_ONCE);
+    }
+    return done(fx);
+}
+
+static uint64_t target;
+
+static bool
+all_acked(struct fixture *fx)
+{
+    return fx->popped >= target && et_stream_tx_held(fx->tx) == 0;
+}
+
+static bool
+tx_has_room(struct fixture *fx)
+{
+    return et_stream_tx_can_send(fx->tx);
+}
+
+/* Sends chunks seq 'from'..'to'-1, running the loop when the sender is
+ * full. */
+static void
+send_range(struct fixture *fx, uint64_t from, uint64_t to, uint32_t n)
+{
+    for (uint64_t s = from; s < to; s++) {
+        assert_true(run_until(fx, tx_has_room, 10));
+        assert_int_equal(et_stream_tx_send(fx->tx, make_chunk(s, n, 8, 16)),
+                         0);
+    }
+}
+
+static void
+set_subs(struct fixture *fx, const double *w, const uint32_t *ids, size_t n,
+         uint32_t gen)
+{
+    struct et_substream_spec sp[8];
+    for (size_t i = 0; i < n; i++) {
+        sp[i] = (struct et_substream_spec) {.id = ids[i], .weight = w[i]};
+    }
+    assert_int_equal(et_stream_tx_set_substreams(fx->tx, sp, n, gen), 0);
+}
+
+static void
+test_order_across_substreams(void **state)
+{
+    struct fixture *fx = setup(16, EDGETRAIN__DTYPE__DTYPE_F32, 8);
+    double w[3] = {0.5, 0.3, 0.2};
+    uint32_t ids[3] = {1, 2, 3};
+    set_subs(fx, w, ids, 3, 1);
+    target = 400;
+    send_range(fx, 0, target, 4);
+    assert_true(run_until(fx, all_acked, 10));
+    assert_false(fx->bad_order);
+    assert_false(fx->bad_data);
+    assert_int_equal(fx->popped, target);
+
+    struct et_stream_tx_stats ts;
+    et_stream_tx_get_stats(fx->tx, &ts);
+    /* Smooth WRR: the split follows the weights to within a chunk or two. */
+    for (int i = 0; i < 3; i++) {
+        printf("sub-stream %u: %llu chunks (weight %.1f)\n", ts.subs[i].id,
+               (unsigned long long) ts.subs[i].chunks, w[i]);
+        assert_true(fabs((double) ts.subs[i].chunks - w[i] * target) <= 2);
+    }
+    struct et_stream_rx_stats rs;
+    et_stream_rx_get_stats(fx->rx, &rs);
+    assert_int_equal(rs.delivered, target);
+    assert_int_equal(rs.duplicates, 0);
+    assert_int_equal(rs.connections, 3);
+    assert_int_equal(fx->errors, 0);
+    teardown_fx(fx);
+}
+
+/* Weights change, then the set changes (one removed, one added) while
+ * chunks are in flight: every chunk still arrives once, in order. */
+static void
+test_weight_and_set_change_midstream(void **state)
+{
+    struct fixture *fx = setup(16, EDGETRAIN__DTYPE__DTYPE_F32, 8);
+    double w1[2] = {0.5, 0.5};
+    uint32_t ids1[2] = {1, 2};
+    set_subs(fx, w1, ids1, 2, 1);
+    send_range(fx, 0, 100, 4);
+    double w2[2] = {0.9, 0.1};
+    set_subs(fx, w2, ids1, 2, 2);
+    struct et_stream_tx_stats before;
+    et_stream_tx_get_stats(fx->tx, &before);
+    send_range(fx, 100, 300, 4);
+    struct et_stream_tx_stats mid;
+    et_stream_tx_get_stats(fx->tx, &mid);
+    uint64_t d1 = mid.subs[0].chunks - before.subs[0].chunks;
+    uint64_t d2 = mid.subs[1].chunks - before.subs[1].chunks;
+    printf("after 0.9/0.1: %llu / %llu chunks\n", (unsigned long long) d1,
+           (unsigned long long) d2);
+    assert_true(d1 > 4 * d2);
+    double w3[2] = {0.5, 0.5};
+    uint32_t ids3[2] = {2, 4};           /* 1 removed, 4 added */
+    set_subs(fx, w3, ids3, 2, 3);
+    send_range(fx, 300, 500, 4);
+    target = 500;
+    assert_true(run_until(fx, all_acked, 10));
+    assert_false(fx->bad_order);
+    assert_false(fx->bad_data);
+    assert_int_equal(fx->popped, 500);
+    struct et_stream_rx_stats rs;
+    et_stream_rx_get_stats(fx->rx, &rs);
+    assert_int_equal(rs.delivered, 500);
+    assert_int_equal(fx->errors, 0);
+    teardown_fx(fx);
+}
+
+static bool
+window_full(struct fixture *fx)
+{
+    struct et_stream_rx_stats rs;
+    et_stream_rx_get_stats(fx->rx, &rs);
+    return rs.queued >= 8;
+}
+
+/* A sub-stream is removed while its chunks are unacked (the consumer is
+ * paused): they are sent again on the other one; the receiver drops the
+ * copies it already has; nothing is lost or delivered twice. */
+static void
+test_removal_resends_unacked(void **state)
+{
+    struct fixture *fx = setup(8, EDGETRAIN__DTYPE__DTYPE_F32, 8);
+    double w[2] = {0.5, 0.5};
+    uint32_t ids[2] = {1, 2};
+    set_subs(fx, w, ids, 2, 1);
+    consume_on_ready = false;
+    send_range(fx, 0, 12, 4);
+    assert_true(run_until(fx, window_full, 10));
+    /* Window full at the receiver: every chunk sent is unacked. */
+    double w2[1] = {1.0};
+    uint32_t ids2[1] = {2};
+    set_subs(fx, w2, ids2, 1, 2);
+    struct et_stream_tx_stats ts;
+    et_stream_tx_get_stats(fx->tx, &ts);
+    printf("resent %llu chunks after removing sub-stream 1\n",
+           (unsigned long long) ts.resent);
+    assert_true(ts.resent >= 4);
+    consume_on_ready = true;
+    drain(fx);
+    send_range(fx, 12, 40, 4);
+    target = 40;
+    assert_true(run_until(fx, all_acked, 10));
+    assert_false(fx->bad_order);
+    assert_false(fx->bad_data);
+    assert_int_equal(fx->popped, 40);
+    struct et_stream_rx_stats rs;
+    et_stream_rx_get_stats(fx->rx, &rs);
+    assert_int_equal(rs.delivered, 40);
+    printf("receiver dropped %llu duplicates\n",
+           (unsigned long long) rs.duplicates);
+    assert_true(rs.received == rs.delivered + rs.duplicates);
+    teardown_fx(fx);
+}
+
+/* A new sender for the same run (a restarted agent) continues the
+ * receiver's stream: it learns the position from its first Credit. */
+static void
+test_sender_restart_continues(void **state)
+{
+    struct fixture *fx = setup(8, EDGETRAIN__DTYPE__DTYPE_F32, 4);
+    double w[2] = {0.5, 0.5};
+    uint32_t ids[2] = {1, 2};
+    set_subs(fx, w, ids, 2, 1);
+    send_range(fx, 0, 20, 4);
+    target = 20;
+    assert_true(run_until(fx, all_acked, 10));
+    et_stream_tx_destroy(fx->tx);
+    struct et_stream_tx_config tc = {
+        .from = "up", .peer = "down", .peer_addr = fx->addr, .run_id = 77,
+        .token = TOKEN, .token_len = sizeof TOKEN, .generation = 2,
+        .dtype = EDGETRAIN__DTYPE__DTYPE_F32, .max_pending = 4,
+    };
+    fx->tx = et_stream_tx_create(fx->base, &tc);
+    set_subs(fx, w, ids, 2, 2);
+    /* The new sender numbers from 0; chunk contents follow the seq the
+     * receiver will see, so make them for 20.. */
+    send_range(fx, 20, 40, 4);
+    target = 40;
+    assert_true(run_until(fx, all_acked, 10));
+    assert_false(fx->bad_order);
+    assert_false(fx->bad_data);
+    assert_int_equal(fx->popped, 40);
+    teardown_fx(fx);
+}
+
+static bool
+never(struct fixture *fx)
+{
+    return false;
+}
+
+/* A receiver that does not consume bounds both sides: the receiver holds
+ * at most W chunks, the sender at most W + max_pending, and send() says
+ * EAGAIN beyond that. */
+static void
+test_backpressure_bound(void **state)
+{
+    const uint32_t W = 6, P = 3;
+    struct fixture *fx = setup(W, EDGETRAIN__DTYPE__DTYPE_F32, P);
+    double w[2] = {0.5, 0.5};
+    uint32_t ids[2] = {1, 2};
+    set_subs(fx, w, ids, 2, 1);
+    consume_on_ready = false;
+    uint64_t accepted = 0;
+    for (int round = 0; round < 20; round++) {
+        while (et_stream_tx_can_send(fx->tx)) {
+            assert_int_equal(
+                et_stream_tx_send(fx->tx, make_chunk(accepted, 4, 8, 16)), 0);
+            accepted++;
+        }
+        run_until(fx, never, 0.02);
+    }
+    struct et_chunk *extra = make_chunk(accepted, 4, 8, 16);
+    assert_int_equal(et_stream_tx_send(fx->tx, extra), EAGAIN);
+    et_chunk_free(extra);
+    struct et_stream_rx_stats rs;
+    et_stream_rx_get_stats(fx->rx, &rs);
+    printf("accepted %llu, receiver holds %u (W=%u), sender holds %u "
+           "(bound %u)\n", (unsigned long long) accepted, rs.queued, W,
+           et_stream_tx_held(fx->tx), W + P);
+    assert_int_equal(rs.queued, W);
+    assert_int_equal(accepted, W + P);
+    assert_true(et_stream_tx_held(fx->tx) <= W + P);
+    consume_on_ready = true;
+    drain(fx);
+    target = 50;
+    send_range(fx, accepted, target, 4);
+    assert_true(run_until(fx, all_acked, 10));
+    assert_false(fx->bad_order);
+    assert_int_equal(fx->popped, 50);
+    teardown_fx(fx);
+}
+
+/* f16 and int8 links deliver within the codec's bounds. */
+static void
+test_encodings(void **state)
+{
+    int dtypes[2] = {EDGETRAIN__DTYPE__DTYPE_F16, EDGETRAIN__DTYPE__DTYPE_INT8};
+    float tols[2] = {5.0f * 0x1p-11f, 5.0f / 127 * 0.5f * 1.001f};
+    for (int d = 0; d < 2; d++) {
+        struct fixture *fx = setup(8, dtypes[d], 4);
+        check_tol = tols[d];
+        double w[2] = {0.5, 0.5};
+        uint32_t ids[2] = {1, 2};
+        set_subs(fx, w, ids, 2, 1);
+        target = 60;
+        send_range(fx, 0, target, 3);
+        assert_true(run_until(fx, all_acked, 10));
+        assert_false(fx->bad_order);
+        assert_false(fx->bad_data);
+        struct et_stream_tx_stats ts;
+        et_stream_tx_get_stats(fx->tx, &ts);
+        assert_int_equal(ts.payload_bytes_acked,
+                         target * 3 * 8 * 8 * 16 * et_dtype_size(dtypes[d]));
+        teardown_fx(fx);
+    }
+}
+
+/* ---- a hand-driven peer ------------------------------------------------ */
+
+static int
+rogue_connect(struct fixture *fx)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(fx->port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    assert_int_equal(connect(fd, (struct sockaddr *) &a, sizeof a), 0);
+    return fd;
+}
+
+static void
+send_frame(int fd, int type, const ProtobufCMessage *m, const void *payload,
+           size_t len)
+{
+    uint8_t hdr[4096];
+    size_t n = et_frame_encode_buf(hdr, sizeof hdr, type, m, (uint32_t) len);
+    assert_true(n > 0);
+    assert_int_equal(write(fd, hdr, n), (ssize_t) n);
+    if (len) {
+        assert_int_equal(write(fd, payload, len), (ssize_t) len);
+    }
+}
+
+static void
+rogue_hello(int fd, const char *from, const uint8_t *token)
+{
+    Edgetrain__StreamHello h = EDGETRAIN__STREAM_HELLO__INIT;
+    h.from = (char *) from;
+    h.run_id = 77;
+    h.token.data = (uint8_t *) token;
+    h.token.len = sizeof TOKEN;
+    h.substream_id = 9;
+    send_frame(fd, ET_MSG_STREAM_HELLO, &h.base, NULL, 0);
+}
+
+static void
+rogue_chunk(int fd, uint64_t seq, uint32_t hw)
+{
+    struct et_chunk *c = make_chunk(seq, 2, hw, 16);
+    Edgetrain__Chunk m = EDGETRAIN__CHUNK__INIT;
+    m.run_id = 77;
+    m.seq = seq;
+    m.step = c->step;
+    m.micro = c->micro;
+    m.micro_count = 4;
+    m.n_shape = 4;
+    m.shape = c->shape;
+    m.n_labels = 2;
+    m.labels = c->labels;
+    send_frame(fd, ET_MSG_CHUNK, &m.base, c->data,
+               et_chunk_elems(c) * sizeof(float));
+    et_chunk_free(c);
+}
+
+static uint64_t want_popped;
+
+static bool
+popped_enough(struct fixture *fx)
+{
+    return fx->popped >= want_popped;
+}
+
+static int want_errors;
+
+static bool
+errors_enough(struct fixture *fx)
+{
+    return fx->errors >= want_errors;
+}
+
+/* Gaps are detected and reported, never skipped; duplicates dropped. */
+static void
+test_gap_and_duplicate(void **state)
+{
+    struct fixture *fx = setup(8, EDGETRAIN__DTYPE__DTYPE_F32, 4);
+    int fd = rogue_connect(fx);
+    rogue_hello(fd, "up", TOKEN);
+    rogue_chunk(fd, 0, 8);
+    rogue_chunk(fd, 0, 8);          /* duplicate */
+    rogue_chunk(fd, 1, 8);
+    rogue_chunk(fd, 3, 8);          /* 2 is missing */
+    want_popped = 2;
+    assert_true(run_until(fx, popped_enough, 5));
+    want_errors = 1;
+    assert_true(run_until(fx, errors_enough, 5));
+    printf("gap report: %s\n", fx->last_error);
+    assert_non_null(strstr(fx->last_error, "chunk 2 missing"));
+    assert_int_equal(fx->popped, 2);        /* 3 not delivered past the gap */
+    struct et_stream_rx_stats rs;
+    et_stream_rx_get_stats(fx->rx, &rs);
+    assert_int_equal(rs.gaps, 1);
+    assert_int_equal(rs.duplicates, 1);
+    rogue_chunk(fd, 2, 8);
+    want_popped = 4;
+    assert_true(run_until(fx, popped_enough, 5));
+    assert_false(fx->bad_order);
+    assert_false(fx->bad_data);
+    close(fd);
+    teardown_fx(fx);
+}
+
+static bool
+popped_target(struct fixture *fx)
+{
+    return fx->popped >= target;
+}
+
+/* While a real sender streams, bad peers are closed one by one with a
+ * reason and an error report; the good stream loses nothing. */
+static void
+test_bad_input_closes_only_that_connection(void **state)
+{
+    struct fixture *fx = setup(16, EDGETRAIN__DTYPE__DTYPE_F32, 8);
+    double w[2] = {0.5, 0.5};
+    uint32_t ids[2] = {1, 2};
+    set_subs(fx, w, ids, 2, 1);
+    send_range(fx, 0, 50, 4);
+
+    static const char garbage[] = "GET / HTTP/1.0\r\n\r\n";
+    uint8_t bad_token[sizeof TOKEN] = {9};
+    struct {
+        const char *name, *expect;
+    } cases[] = {
+        {"garbage", "malformed frame: bad magic"},
+        {"oversized", "over the size limit"},
+        {"bad token", "bad token"},
+        {"unknown peer", "unknown peer 'mallory'"},
+        {"wrong shape", "does not match the assignment"},
+        {"bad proto", "does not unpack"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int fd = rogue_connect(fx);
+        switch (i) {
+        case 0:
+            assert_int_equal(write(fd, garbage, sizeof garbage - 1),
+                             (ssize_t) sizeof garbage - 1);
+            break;
+        case 1: {
+            uint8_t h[ET_WIRE_HEADER_SIZE];
+            rogue_hello(fd, "up", TOKEN);
+            et_frame_header_write(h, ET_MSG_CHUNK, 10, ET_WIRE_MAX_PAYLOAD + 1);
+            assert_int_equal(write(fd, h, sizeof h), (ssize_t) sizeof h);
+            break;
+        }
+        case 2: rogue_hello(fd, "up", bad_token); break;
+        case 3: rogue_hello(fd, "mallory", TOKEN); break;
+        case 4:
+            rogue_hello(fd, "up", TOKEN);
+            rogue_chunk(fd, 1000, 6);       /* 6x6, the assignment says 8x8 */
+            break;
+        case 5: {
+            uint8_t h[ET_WIRE_HEADER_SIZE + 3] = {0};
+            et_frame_header_write(h, ET_MSG_STREAM_HELLO, 3, 0);
+            memset(h + ET_WIRE_HEADER_SIZE, 0xff, 3);
+            assert_int_equal(write(fd, h, sizeof h), (ssize_t) sizeof h);
+            break;
+        }
+        }
+        want_errors = (int) i + 1;
+        assert_true(run_until(fx, errors_enough, 5));
+        printf("%s -> %s\n", cases[i].name, fx->last_error);
+        assert_non_null(strstr(fx->last_error, cases[i].expect));
+        /* The receiver closed the rogue connection. */
+        char b[256];
+        ssize_t r;
+        while ((r = read(fd, b, sizeof b)) > 0) {
+            continue;       /* a Credit sent before the bad frame */
+        }
+        assert_true(r <= 0);
+        close(fd);
+        send_range(fx, 50 + i * 10, 60 + i * 10, 4);
+    }
+    target = 50 + 6 * 10;
+    assert_true(run_until(fx, all_acked, 10));
+    assert_false(fx->bad_order);
+    assert_false(fx->bad_data);
+    assert_int_equal(fx->popped, target);
+    struct et_stream_rx_stats rs;
+    et_stream_rx_get_stats(fx->rx, &rs);
+    assert_int_equal(rs.rejected, 6);
+    assert_int_equal(rs.connections, 2);
+    (void) popped_target;
+    teardown_fx(fx);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_order_across_substreams),
+        cmocka_unit_test(test_weight_and_set_change_midstream),
+        cmocka_unit_test(test_removal_resends_unacked),
+        cmocka_unit_test(test_backpressure_bound),
+        cmocka_unit_test(test_sender_restart_continues),
+        cmocka_unit_test(test_encodings),
+        cmocka_unit_test(test_gap_and_duplicate),
+        cmocka_unit_test(test_bad_input_closes_only_that_connection),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
