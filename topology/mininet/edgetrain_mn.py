@@ -216,8 +216,11 @@ def inner(args, extra):
     # OVS resets a port's qdiscs when it takes it; QoS type linux-noop tells
     # it to leave them, then TCLink's shaping is applied again.
     net.start()
+    # The management switch must not follow the remote controller (which
+    # does not know its datapath): without one, standalone mode does L2.
+    mg.vsctl("del-controller", mg.name)
     # Userspace datapath + veth: with tx checksum offload on, TCP stalls.
-    for h in hosts.values():
+    for h in list(hosts.values()) + [root]:
         for intf in h.intfList():
             h.cmd("ethtool", "-K", intf.name, "tx", "off")
     for sw in list(switches.values()) + [mg]:
