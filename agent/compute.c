@@ -166,9 +166,8 @@ compute_reset(struct compute *cp)
     cp->pending = pending;
 }
 
-/* Parses "SPEC[?train-limit=N&test-limit=N&per-class=N]". */
-static void
-parse_data_spec(const char *full, char *spec, size_t cap,
+void
+agent_parse_data_spec(const char *full, char *spec, size_t cap,
                 struct dataset_options *o)
 {
     snprintf(spec, cap, "%s", full);
@@ -281,7 +280,7 @@ compute_setup(struct compute *cp, Edgetrain__Assignment *a)
         struct dataset_options dopt;
         dataset_options_init(&dopt);
         char s[512];
-        parse_data_spec(spec, s, sizeof s, &dopt);
+        agent_parse_data_spec(spec, s, sizeof s, &dopt);
         char *derr = NULL;
         int e = dataset_open(s, &dopt, &cp->ds, &derr);
         if (!e && cp->ds->n_classes != (size_t) cp->cfg.classes) {
@@ -324,6 +323,13 @@ compute_setup(struct compute *cp, Edgetrain__Assignment *a)
         cp->schedule_set = true;
     }
     cp->t_report = cp->t_last = now_s();
+    ET_INFO("model: alpha %g, input %d, channels %d, classes %d, head pool "
+            "%d, batch %d, seed %llu, %s lr %g %s (%ld steps), weight decay "
+            "%g", cp->cfg.alpha, cp->cfg.input_size, cp->cfg.in_channels,
+            cp->cfg.classes, cp->cfg.head_pool, cp->cfg.batch_capacity,
+            (unsigned long long) cp->cfg.seed, mc->optimizer, mc->lr,
+            mc->schedule, cp->runner->schedule.total_steps,
+            mc->weight_decay);
     ET_INFO("stage %u-%u ready: input (%d,%d,%d), output (%d,%d,%d), batch "
             "%zu, chunks of %zu images, %s", a->first_block, a->last_block,
             ih, iw, ic, cp->out_h, cp->out_w, cp->out_c, batch, cp->micro,
