@@ -27,6 +27,12 @@ else
 BUILD    ?= build
 endif
 
+# V=1 shows full command lines.
+V ?= 0
+ifeq ($(V),0)
+quiet = @printf '  %-6s %s\n' $(1) $(2);
+endif
+
 CC       := $(CROSS)gcc
 AR       := $(CROSS)ar
 PKG      := pkg-config
@@ -72,11 +78,12 @@ DEP_LIBS   := $(shell $(PKG) --libs libprotobuf-c libevent libevent_pthreads lib
 CFLAGS += $(DEP_CFLAGS)
 
 # libopenvswitch, built once from Debian's openvswitch-source.
-OVS_DIR  ?= $(BUILD)/ovs
+# Shared by the normal and sanitizer builds (it is not instrumented).
+OVS_DIR  ?= build/ovs
 OVS_LIB  := $(OVS_DIR)/src/lib/.libs/libopenvswitch.a
 OVS_CFLAGS = -I$(OVS_DIR)/src/include -I$(OVS_DIR)/src/lib -I$(OVS_DIR)/src
 OVS_LIBS   = $(OVS_LIB) $(shell cat $(OVS_DIR)/libs.txt 2>/dev/null)
-$(OVS_LIB): scripts/build-ovs.sh 
+$(OVS_LIB): 
 	@scripts/build-ovs.sh $(OVS_DIR)
 
 # --- protobuf-c code generation ---------------------------------------------
@@ -85,7 +92,7 @@ GEN_C     := $(patsubst proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
 GEN_H     := $(GEN_C:.c=.h)
 $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto 
 	@mkdir -p $(@D)
-	protoc-c --proto_path=proto --c_out=$(BUILD)/gen $<
+	$(call quiet,PROTOC,$<)protoc-c --proto_path=proto --c_out=$(BUILD)/gen $<
 
 # --- objects and libraries --------------------------------------------------
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -111,22 +118,22 @@ CORE_LIBS := $(LIB_TRAIN) $(LIB_KERNELS) $(LIB_PROTO) $(LIB_COMMON)
 
 $(BUILD)/obj/$(BUILD)/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(call quiet,CC,$<)$(CC) $(CFLAGS) -c -o $@ $<
 
 # Controller sources see the libopenvswitch headers; nothing else does.
 $(BUILD)/obj/controller/%.o: controller/%.c $(GEN_H) $(OVS_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(OVS_CFLAGS) -MMD -MP -c -o $@ $<
+	$(call quiet,CC,$<)$(CC) $(CFLAGS) $(OVS_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/obj/%.o: %.c $(GEN_H) 
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+	$(call quiet,CC,$<)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 define mklib
 $(1): $(2)
 	@mkdir -p $$(@D)
 	@rm -f $$@
-	$$(AR) rcs $$@ $$^
+	$$(call quiet,AR,$$@)$$(AR) rcs $$@ $$^
 endef
 $(eval $(call mklib,$(LIB_PROTO),$(call obj,$(GEN_C) $(PROTO_SRC))))
 $(eval $(call mklib,$(LIB_COMMON),$(call obj,$(COMMON_SRC))))
@@ -142,17 +149,17 @@ BINS := $(BIN)/edgetrain $(BIN)/edgetrain-agent $(BIN)/edgetrain-controller
 
 $(BIN)/edgetrain-controller: $(call obj,controller/main.c) $(LIB_CTL) $(CORE_LIBS) $(OVS_LIB)
 	@mkdir -p $(@D)
-	$(CC) -o $@ $(call obj,controller/main.c) $(LIB_CTL) $(CORE_LIBS) $(OVS_LIBS) $(DEP_LIBS) $(LDFLAGS) -ldl
+	$(call quiet,LD,$@)$(CC) -o $@ $(call obj,controller/main.c) $(LIB_CTL) $(CORE_LIBS) $(OVS_LIBS) $(DEP_LIBS) $(LDFLAGS) -ldl
 
 $(BIN)/edgetrain-agent: $(call obj,agent/main.c) $(LIB_AGENT) $(CORE_LIBS)
 	@mkdir -p $(@D)
-	$(CC) -o $@ $(call obj,agent/main.c) $(LIB_AGENT) $(CORE_LIBS) $(DEP_LIBS) $(LDFLAGS)
+	$(call quiet,LD,$@)$(CC) -o $@ $(call obj,agent/main.c) $(LIB_AGENT) $(CORE_LIBS) $(DEP_LIBS) $(LDFLAGS)
 
 # The CLI links the controller and agent libraries too (bench-plan,
 # bench-flows, bench-stream reuse their code).
 $(BIN)/edgetrain: $(call obj,cli/main.c) $(LIB_CLI) $(LIB_CTL) $(LIB_AGENT) $(CORE_LIBS) $(OVS_LIB)
 	@mkdir -p $(@D)
-	$(CC) -o $@ $(call obj,cli/main.c) $(LIB_CLI) $(LIB_CTL) $(LIB_AGENT) $(CORE_LIBS) $(OVS_LIBS) $(DEP_LIBS) $(LDFLAGS) -ldl
+	$(call quiet,LD,$@)$(CC) -o $@ $(call obj,cli/main.c) $(LIB_CLI) $(LIB_CTL) $(LIB_AGENT) $(CORE_LIBS) $(OVS_LIBS) $(DEP_LIBS) $(LDFLAGS) -ldl
 
 .SECONDARY:
 .DEFAULT_GOAL := all
@@ -166,11 +173,11 @@ TEST_LIBS := $(LIB_CLI) $(LIB_CTL) $(LIB_AGENT) $(CORE_LIBS)
 
 $(BUILD)/obj/tests/unit/%.o: tests/unit/%.c $(GEN_H) $(OVS_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(OVS_CFLAGS) -Itests/unit -MMD -MP -c -o $@ $<
+	$(call quiet,CC,$<)$(CC) $(CFLAGS) $(OVS_CFLAGS) -Itests/unit -MMD -MP -c -o $@ $<
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TEST_LIBS) $(OVS_LIB)
 	@mkdir -p $(@D)
-	$(CC) -o $@ $< $(TEST_LIBS) $(OVS_LIBS) $(DEP_LIBS) -lcmocka $(LDFLAGS) -ldl
+	$(call quiet,LD,$@)$(CC) -o $@ $< $(TEST_LIBS) $(OVS_LIBS) $(DEP_LIBS) -lcmocka $(LDFLAGS) -ldl
 
 # Test drivers: small programs that integration tests run against real
 # daemons (tests/drivers/NAME.c -> $(BUILD)/tests/drivers/NAME).
@@ -251,3 +258,41 @@ $(BUILD)/plugins/%.so: controller/plugins/%.c controller/policy.h controller/pat
 	$(CC) $(CFLAGS) -fPIC -shared -o $@ $<
 all: $(PLUGINS)
 tests: $(PLUGINS)
+
+# --- arm64 cross build of the kernels and their tests -----------------------
+# `make CROSS=aarch64-linux-gnu-` builds kernels/ and tests/unit/test_kernels*
+# for arm64 into build-aarch64/ (Debian's gcc-aarch64-linux-gnu and the arm64
+# multiarch libopenblas-dev, libcmocka-dev, zlib1g-dev: scripts/cross-deps.sh);
+# `make cross-test CROSS=aarch64-linux-gnu-` also runs them under qemu-aarch64.
+CROSS_BUILD := build-$(patsubst %-,%,$(firstword $(subst -, ,$(CROSS))))
+CROSS_CFLAGS = $(OPT) -g -std=gnu11 -Wall -Wextra -Wno-unused-parameter \
+               -fopenmp -Icommon -Ikernels -Itests/unit
+CROSS_KOBJ := $(patsubst kernels/%.c,$(CROSS_BUILD)/obj/kernels/%.o,$(KERNELS_SRC))
+CROSS_TESTS := $(patsubst tests/unit/%.c,$(CROSS_BUILD)/tests/%,$(wildcard tests/unit/test_kernels*.c))
+ifneq ($(CROSS),)
+.DEFAULT_GOAL := cross-kernels
+endif
+$(CROSS_BUILD)/obj/kernels/%.o: kernels/%.c $(wildcard kernels/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CROSS_CFLAGS) -c -o $@ $<
+$(CROSS_BUILD)/lib/libet_kernels.a: $(CROSS_KOBJ)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+$(CROSS_BUILD)/tests/%: tests/unit/%.c $(CROSS_BUILD)/lib/libet_kernels.a $(wildcard tests/unit/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CROSS_CFLAGS) -o $@ $< $(CROSS_BUILD)/lib/libet_kernels.a \
+	    -lcmocka -lopenblas -lz -lm -fopenmp
+.PHONY: cross-kernels cross-test
+cross-kernels: $(CROSS_BUILD)/lib/libet_kernels.a $(CROSS_TESTS)
+	@test -n "$(CROSS)" || { echo "cross-kernels: set CROSS=aarch64-linux-gnu-"; exit 2; }
+	@file $(CROSS_TESTS) | sed 's/, BuildID.*//'
+cross-test: cross-kernels
+	@p=0; f=0; for t in $(CROSS_TESTS); do \
+	    n=$$(basename $$t); log=$(CROSS_BUILD)/$$n.log; \
+	    CMOCKA_MESSAGE_OUTPUT=stdout qemu-aarch64 $$t >$$log 2>&1; rc=$$?; \
+	    tp=$$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' $$log); \
+	    tf=$$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' $$log); \
+	    [ $$rc -ne 0 ] && [ -z "$$tf" ] && tf=1; \
+	    echo "qemu-aarch64 $$n: $${tp:-0} passed, $${tf:-0} failed"; \
+	    p=$$((p + $${tp:-0})); f=$$((f + $${tf:-0})); done; \
+	    echo "$$p passed, $$f failed"; [ $$f -eq 0 ]

@@ -13,6 +13,7 @@ int cmd_infer_agent(int argc, char **argv);
 int cmd_bench_stream(int argc, char **argv);
 int cmd_bench_flows(int argc, char **argv);
 int cmd_bench_plan(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_start(int argc, char **argv);
 int cmd_agent_sim(int argc, char **argv);

@@ -27,6 +27,8 @@ static const struct command commands[] = {
      "flow installation rate into a local OVS bridge (OpenFlow bundles)"},
     {"bench-plan", cmd_bench_plan,
      "placement + multipath routing time on a large random network"},
+    {"plan", cmd_plan,
+     "what the controller would decide for a topology file (offline)"},
     {"status", cmd_status, "the controller's state: agents, placement, paths"},
     {"start", cmd_start, "start a run with the agents registered so far"},
     {"agent-sim", cmd_agent_sim,

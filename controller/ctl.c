@@ -19,6 +19,7 @@
 #include "linkstate.h"
 #include "log.h"
 #include "mgmt.h"
+#include "sbtopo.h"
 #include "southbound.h"
 #include "topology.h"
 
@@ -76,7 +77,7 @@ struct ctl {
     struct event *sb_event;            /* southbound event fd */
     struct event *check;               /* deferred start/resend checks */
     struct event *tick;                /* 1 s: re-plan on link change */
-    int *sb_link;                      /* topology link -> southbound link */
+    struct sbtopo sbt;                 /* topology in southbound terms */
     bool *switch_up;
     double started_at;
 
@@ -276,32 +277,34 @@ install_routes(struct ctl *ctl)
         return;
     }
     const struct plan *pl = &ctl->plan;
-    size_t n = 0;
+    size_t n = 0, n_links = 0;
     for (size_t r = 0; r < pl->n_routes; r++) {
-        n += pl->routes[r].n_sub;
+        for (size_t s = 0; s < pl->routes[r].n_sub; s++) {
+            n++;
+            n_links += pl->routes[r].sub[s].n_links;
+        }
     }
     struct southbound_route *routes = calloc(n ? n : 1, sizeof *routes);
-    size_t *links = calloc(n * 64 + 1, sizeof *links);
+    size_t *links = calloc(n_links ? n_links : 1, sizeof *links);
     size_t used = 0, k = 0;
     for (size_t r = 0; r < pl->n_routes; r++) {
         const struct plan_route *rt = &pl->routes[r];
         for (size_t s = 0; s < rt->n_sub; s++) {
             const struct plan_substream *ss = &rt->sub[s];
-            struct southbound_route *sr = &routes[k++];
-            sr->id = ((uint64_t) ctl->generation << 16) | (r << 8) | s;
-            sr->src_host = rt->src;
-            sr->dst_host = rt->dst;
-            sr->ip_proto = 6;
-            sr->src_port = (uint16_t) substream_port(ctl, r, s);
-            sr->dst_port = ctl->agents[rt->dst].data_port;
-            sr->links = &links[used];
-            for (size_t i = 0; i < ss->n_links && used < n * 64; i++) {
-                int sl = ctl->sb_link[ss->links[i]];
-                if (sl >= 0) {
-                    links[used++] = (size_t) sl;
-                    sr->n_links++;
-                }
+            uint64_t id = ((uint64_t) ctl->generation << 16) | (r << 8) | s;
+            int e = sbtopo_route(&ctl->sbt, id, rt->src, rt->dst,
+                                 (uint16_t) substream_port(ctl, r, s),
+                                 ctl->agents[rt->dst].data_port, ss->links,
+                                 ss->n_links, &links[used], &routes[k]);
+            if (e) {
+                ET_WARN("openflow: sub-stream %zu of %s -> %s cannot be "
+                        "pinned (an agent without an IPv4 address on a "
+                        "switch)", s, ctl->topo->agents[rt->src].name,
+                        ctl->topo->agents[rt->dst].name);
+                continue;
             }
+            used += routes[k].n_links;
+            k++;
         }
     }
     uint64_t gen = 0;
@@ -317,6 +320,28 @@ install_routes(struct ctl *ctl)
     free(links);
 }
 
+/* Tells the link state which load is ours (the plan's demands along its
+ * paths) and snapshots it for change detection. Call after every plan. */
+static void
+mark_planned(struct ctl *ctl)
+{
+    linkstate_clear_own(ctl->ls);
+    const struct topology *t = ctl->topo;
+    for (size_t r = 0; ctl->have_plan && r < ctl->plan.n_routes; r++) {
+        const struct plan_route *rt = &ctl->plan.routes[r];
+        for (size_t k = 0; k < rt->n_sub; k++) {
+            const struct plan_substream *ss = &rt->sub[k];
+            for (size_t i = 0; i < ss->n_links; i++) {
+                int l = ss->links[i];
+                int dir = t->links[l].a == ss->nodes[i] ? 0 : 1;
+                linkstate_add_own(ctl->ls, (size_t) l, dir,
+                                  ss->weight * rt->demand_mbps);
+            }
+        }
+    }
+    linkstate_mark_planned(ctl->ls);
+}
+
 /* Keeps the placement, re-routes on the current link state. */
 static void
 replan_paths(struct ctl *ctl, const char *why)
@@ -324,7 +349,7 @@ replan_paths(struct ctl *ctl, const char *why)
     char err[256];
     int e = plan_reroute(ctl->topo, ctl->ls, ctl->routing, &ctl->cfg.plan,
                          &ctl->plan, err, sizeof err);
-    linkstate_mark_planned(ctl->ls);
+    mark_planned(ctl);
     if (e) {
         ET_ERROR("run: re-routing (%s) failed: %s", why, err);
         snprintf(ctl->last_plan_error, sizeof ctl->last_plan_error, "%s",
@@ -435,8 +460,8 @@ ctl_start_run(struct ctl *ctl, char *err, size_t err_size)
         ET_ERROR("run: planning failed: %s", err);
         return e;
     }
-    linkstate_mark_planned(ctl->ls);
     ctl->have_plan = true;
+    mark_planned(ctl);
     ctl->last_plan_error[0] = '\0';
     ctl->state = RUN_RUNNING;
     if (RAND_bytes((unsigned char *) &ctl->run_id, sizeof ctl->run_id) != 1
@@ -530,7 +555,7 @@ epoch_boundary(struct ctl *ctl, uint32_t epoch)
         ctl->generation++;
         ctl->placement_replans++;
         ctl->start_epoch = epoch;
-        linkstate_mark_planned(ctl->ls);
+        mark_planned(ctl);
         install_routes(ctl);
         send_all_assignments(ctl);
         return;
@@ -575,6 +600,15 @@ on_hello(void *ctl_, struct mgmt_conn *conn, const Edgetrain__Hello *h,
         snprintf(reason, reason_size, "agent '%s': bad data_addr '%s' (want "
                  "host:port)", h->name, addr);
         return EINVAL;
+    }
+    /* An agent listening on every address announces 0.0.0.0: its peers
+     * reach it at the topology's host, on the announced port. */
+    char combined[128];
+    if (!strncmp(addr, "0.0.0.0:", 8)) {
+        const char *colon = strrchr(ta->data_addr, ':');
+        snprintf(combined, sizeof combined, "%.*s:%u",
+                 (int) (colon - ta->data_addr), ta->data_addr, port);
+        addr = combined;
     }
     if (strcmp(addr, ta->data_addr)) {
         ET_WARN("mgmt: agent '%s' listens on %s, topology says %s (flows "
@@ -1084,43 +1118,14 @@ read_key(const char *path, uint8_t **key, size_t *len, char *err,
     return 0;
 }
 
-/* The southbound's view of the topology. Returns 0 or an errno. */
+/* Starts the OpenFlow thread on the southbound view of the topology.
+ * Returns 0 or an errno. */
 static int
 start_southbound(struct ctl *ctl, char *err, size_t err_size)
 {
-    const struct topology *t = ctl->topo;
-    struct southbound_switch *sws = calloc(t->n_switches, sizeof *sws);
-    struct southbound_host *hosts = calloc(t->n_agents, sizeof *hosts);
-    struct southbound_link *links = calloc(t->n_links, sizeof *links);
-    size_t n_links = 0;
-    for (size_t i = 0; i < t->n_switches; i++) {
-        sws[i].name = t->switches[i].name;
-        sws[i].dpid = t->switches[i].dpid;
-    }
-    for (size_t i = 0; i < t->n_agents; i++) {
-        hosts[i].name = t->agents[i].name;
-        hosts[i].ip = htonl(t->agents[i].ip);
-        hosts[i].sw = (size_t) t->agents[i].sw;
-        hosts[i].port = t->agents[i].port;
-    }
-    for (size_t l = 0; l < t->n_links; l++) {
-        if (t->links[l].access) {
-            continue;
-        }
-        ctl->sb_link[l] = (int) n_links;
-        struct southbound_link *sl = &links[n_links++];
-        sl->sw[0] = (size_t) t->links[l].a;
-        sl->sw[1] = (size_t) t->links[l].b;
-        sl->port[0] = t->links[l].a_port;
-        sl->port[1] = t->links[l].b_port;
-    }
-    struct southbound_topology st = {sws, t->n_switches, hosts, t->n_agents,
-                                     links, n_links};
+    sbtopo_init(&ctl->sbt, ctl->topo);
     struct southbound_options opt = {ctl->cfg.openflow, NULL, 0, 1000};
-    int e = southbound_create(&st, &opt, &ctl->sb);
-    free(sws);
-    free(hosts);
-    free(links);
+    int e = southbound_create(&ctl->sbt.sb, &opt, &ctl->sb);
     if (e) {
         snprintf(err, err_size, "openflow: cannot start on %s: %s",
                  ctl->cfg.openflow, strerror(e));
@@ -1129,6 +1134,7 @@ start_southbound(struct ctl *ctl, char *err, size_t err_size)
     ctl->sb_event = event_new(ctl->base, southbound_event_fd(ctl->sb),
                               EV_READ | EV_PERSIST, sb_event_cb, ctl);
     event_add(ctl->sb_event, NULL);
+    ET_INFO("openflow: listening on %s", ctl->cfg.openflow);
     return 0;
 }
 
@@ -1149,11 +1155,7 @@ ctl_create(struct event_base *base, const struct ctl_config *cfg,
     const struct topology *t = ctl->topo;
     ctl->ls = linkstate_create(t);
     ctl->agents = calloc(t->n_agents, sizeof *ctl->agents);
-    ctl->sb_link = calloc(t->n_links + 1, sizeof *ctl->sb_link);
     ctl->switch_up = calloc(t->n_switches + 1, sizeof *ctl->switch_up);
-    for (size_t l = 0; l < t->n_links; l++) {
-        ctl->sb_link[l] = -1;
-    }
     ctl->reg = policy_registry_create();
     for (size_t i = 0; i < cfg->n_plugins && !e; i++) {
         e = policy_load_plugin(ctl->reg, cfg->plugins[i], err, err_size);
@@ -1240,6 +1242,7 @@ ctl_destroy(struct ctl *ctl)
         event_free(ctl->sb_event);
     }
     southbound_destroy(ctl->sb);
+    sbtopo_destroy(&ctl->sbt);
     mgmt_destroy(ctl->mgmt);
     httpapi_destroy(ctl->http);
     if (ctl->check) {
@@ -1253,7 +1256,6 @@ ctl_destroy(struct ctl *ctl)
     linkstate_destroy(ctl->ls);
     topology_destroy(ctl->topo);
     free(ctl->agents);
-    free(ctl->sb_link);
     free(ctl->switch_up);
     free(ctl->listen);
     free(ctl->http_addr);

@@ -4,8 +4,34 @@
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "topology.h"
+
+static int
+port_cmp(const void *a_, const void *b_)
+{
+    const struct linkstate_port *a = a_, *b = b_;
+    if (a->dpid != b->dpid) {
+        return a->dpid < b->dpid ? -1 : 1;
+    }
+    return a->port_no < b->port_no ? -1 : a->port_no > b->port_no;
+}
+
+/* The link (and direction out of the port) at dpid:port_no, or -1. */
+static int
+find_port(const struct linkstate *ls, uint64_t dpid, uint32_t port_no,
+          int *dir)
+{
+    struct linkstate_port key = {dpid, port_no, 0, 0};
+    const struct linkstate_port *p = bsearch(&key, ls->ports, ls->n_ports,
+                                             sizeof *ls->ports, port_cmp);
+    if (!p) {
+        return -1;
+    }
+    *dir = p->dir;
+    return p->link;
+}
 
 struct linkstate *
 linkstate_create(const struct topology *topo)
@@ -18,10 +44,22 @@ linkstate_create(const struct topology *topo)
     ls->links = calloc(n ? n : 1, sizeof *ls->links);
     ls->planned_residual = calloc(2 * n + 1, sizeof *ls->planned_residual);
     ls->planned_up = calloc(n + 1, sizeof *ls->planned_up);
+    ls->own_mbps = calloc(2 * n + 1, sizeof *ls->own_mbps);
+    ls->ports = calloc(2 * n + 1, sizeof *ls->ports);
     for (size_t i = 0; i < n; i++) {
+        const struct topo_link *tl = &topo->links[i];
         ls->links[i].up = true;
-        ls->links[i].capacity_mbps = topo->links[i].capacity_mbps;
+        ls->links[i].capacity_mbps = tl->capacity_mbps;
+        for (int d = 0; d < 2; d++) {
+            int node = d ? tl->b : tl->a;
+            if ((size_t) node < topo->n_switches) {
+                ls->ports[ls->n_ports++] = (struct linkstate_port) {
+                    topo->switches[node].dpid, d ? tl->b_port : tl->a_port,
+                    (int) i, d};
+            }
+        }
     }
+    qsort(ls->ports, ls->n_ports, sizeof *ls->ports, port_cmp);
     linkstate_mark_planned(ls);
     return ls;
 }
@@ -33,6 +71,8 @@ linkstate_destroy(struct linkstate *ls)
         free(ls->links);
         free(ls->planned_residual);
         free(ls->planned_up);
+        free(ls->own_mbps);
+        free(ls->ports);
         free(ls);
     }
 }
@@ -60,9 +100,8 @@ int
 linkstate_feed_port(struct linkstate *ls, uint64_t dpid, uint32_t port_no,
                     uint64_t tx_bytes, uint64_t rx_bytes, double time_s)
 {
-    int sw = topology_find_switch_dpid(ls->topo, dpid);
     int dir;
-    int l = sw < 0 ? -1 : topology_link_at_port(ls->topo, sw, port_no, &dir);
+    int l = find_port(ls, dpid, port_no, &dir);
     if (l < 0) {
         return ENOENT;
     }
@@ -79,9 +118,8 @@ int
 linkstate_set_port_up(struct linkstate *ls, uint64_t dpid, uint32_t port_no,
                       bool up)
 {
-    int sw = topology_find_switch_dpid(ls->topo, dpid);
     int dir;
-    int l = sw < 0 ? -1 : topology_link_at_port(ls->topo, sw, port_no, &dir);
+    int l = find_port(ls, dpid, port_no, &dir);
     if (l < 0) {
         return ENOENT;
     }
@@ -120,7 +158,22 @@ linkstate_residual_mbps(const struct linkstate *ls, size_t link, int dir)
     if (!l->up) {
         return 0;
     }
-    return l->capacity_mbps * (1 - linkstate_utilisation(ls, link, dir));
+    double rate = l->dir[dir].rate_mbps, own = ls->own_mbps[2 * link + dir];
+    double background = rate - (own < rate ? own : rate);
+    double r = l->capacity_mbps - background;
+    return r > 0 ? r : 0;
+}
+
+void
+linkstate_clear_own(struct linkstate *ls)
+{
+    memset(ls->own_mbps, 0, 2 * ls->n_links * sizeof *ls->own_mbps);
+}
+
+void
+linkstate_add_own(struct linkstate *ls, size_t link, int dir, double mbps)
+{
+    ls->own_mbps[2 * link + dir] += mbps;
 }
 
 void

@@ -40,12 +40,25 @@ struct linkstate_link {
     struct linkstate_dir dir[2];   /* 0: a->b, 1: b->a (topology.h) */
 };
 
+struct linkstate_port {
+    uint64_t dpid;
+    uint32_t port_no;
+    int link, dir;             /* dir: direction out of that port */
+};
+
 struct linkstate {
     const struct topology *topo;   /* not owned; outlives this */
     size_t n_links;
     struct linkstate_link *links;
     double ewma;                   /* weight of the newest rate, (0,1] */
     uint64_t samples;              /* port samples fed so far */
+    /* The controller's own planned load per direction (2 per link): our
+     * streams are re-routed from scratch, so they must not count as
+     * background load, or a stream would chase itself between paths. */
+    double *own_mbps;
+    /* Port index: sorted (dpid, port) -> link and direction. */
+    size_t n_ports;
+    struct linkstate_port *ports;
     /* Snapshot taken by linkstate_mark_planned(). */
     double *planned_residual;      /* 2 per link */
     bool *planned_up;
@@ -76,10 +89,17 @@ void linkstate_set_rate(struct linkstate *ls, size_t link, int dir,
 /* Utilisation of one direction in [0, 1]. */
 double linkstate_utilisation(const struct linkstate *ls, size_t link, int dir);
 
-/* Residual capacity of one direction in Mbit/s: capacity minus measured
- * rate, never below 0; 0 if the link is down. */
+/* Residual capacity of one direction in Mbit/s for planning: capacity
+ * minus the background load (measured rate minus the controller's own
+ * planned load on it, see linkstate_add_own), never below 0; 0 if the link
+ * is down. */
 double linkstate_residual_mbps(const struct linkstate *ls, size_t link,
                                int dir);
+
+/* Own planned load: clear all, or add 'mbps' to one direction. */
+void linkstate_clear_own(struct linkstate *ls);
+void linkstate_add_own(struct linkstate *ls, size_t link, int dir,
+                       double mbps);
 
 /* Snapshot for linkstate_changed(). */
 void linkstate_mark_planned(struct linkstate *ls);

@@ -688,7 +688,11 @@ ofswitch_sync(struct ofswitch *sw, const struct flows_set *desired,
                 i = flows_set_find(&sw->installed, &d->key);
                 if (step == OFSWITCH_ADD ? !i
                     : i && !flows_entry_same(i, d)) {
+                    /* OpenFlow 1.1+ modify cannot change a cookie; an
+                     * add of the same match and priority replaces the
+                     * flow atomically, cookie included. */
                     ofswitch_put_mod(sw, d, step == OFSWITCH_ADD
+                                            || i->cookie != d->cookie
                                             ? OFPFC_ADD
                                             : OFPFC_MODIFY_STRICT);
                     flows_set_put(&sw->target, &d->key, d->cookie,

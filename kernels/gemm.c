@@ -4,6 +4,21 @@
 
 #include "gemm.h"
 
+/* How many threads to split over: one if OpenBLAS was given threads of
+ * its own (then it parallelises the call itself and must not be entered
+ * from several threads at once), if we are already inside a parallel
+ * region, or if there are too few rows to share. */
+static int
+split_threads(size_t rows, size_t min_rows)
+{
+    int nt = omp_get_max_threads();
+    if (nt <= 1 || omp_in_parallel() || openblas_get_num_threads() > 1
+        || rows < (size_t) nt * min_rows) {
+        return 1;
+    }
+    return nt;
+}
+
 /* Below this many rows per thread the split costs more than it gains. */
 #define MIN_ROWS 32
 
@@ -23,10 +38,7 @@ gemm_rows(bool trans_b, size_t M, size_t N, size_t K, const float *A,
           size_t lda, const float *B, size_t ldb, float beta, float *C,
           size_t ldc)
 {
-    int nt = omp_get_max_threads();
-    if (M < (size_t) nt * MIN_ROWS || omp_in_parallel()) {
-        nt = 1;
-    }
+    int nt = split_threads(M, MIN_ROWS);
 #pragma omp parallel num_threads(nt)
     {
         size_t lo, hi;
@@ -44,10 +56,7 @@ void
 gemm_atb(size_t M, size_t N, size_t R, const float *A, size_t lda,
          const float *B, size_t ldb, float *C, size_t ldc)
 {
-    int nt = omp_get_max_threads();
-    if (M < (size_t) nt * 16 || omp_in_parallel()) {
-        nt = 1;
-    }
+    int nt = split_threads(M, 16);
 #pragma omp parallel num_threads(nt)
     {
         size_t lo, hi;

@@ -23,6 +23,8 @@ static const struct {
 };
 #define STEM_OUT 32
 
+static void prof_report(void);
+
 static void
 set_err(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -424,6 +426,7 @@ mn_stage_destroy(struct mn_stage *s)
     if (!s) {
         return;
     }
+    prof_report();
     free(s->units);
     free(s->params);
     free(s->grads);
@@ -521,6 +524,53 @@ mn_stage_train_flops(const struct mn_stage *s)
 
 /* ---- forward and backward --------------------------------------------------*/
 
+/* EDGETRAIN_PROFILE=1 makes every stage print, when destroyed, where its
+ * time went (seconds per layer kind and direction). */
+enum prof_slot {
+    P_STEM_F, P_DW_F, P_PW_F, P_BN_F, P_HEAD_F,
+    P_STEM_B, P_DW_B, P_PW_B, P_BN_B, P_HEAD_B, P_SLOTS
+};
+static const char *prof_names[P_SLOTS] = {
+    "stem fwd", "dw fwd", "pw fwd", "bn+relu6 fwd", "head fwd",
+    "stem bwd", "dw bwd", "pw bwd", "bn+relu6 bwd", "head bwd",
+};
+static double prof[P_SLOTS];
+static int prof_on = -1;
+
+static double
+prof_tick(enum prof_slot slot, double t0)
+{
+    if (prof_on < 0) {
+        const char *e = getenv("EDGETRAIN_PROFILE");
+        prof_on = e && *e && strcmp(e, "0");
+    }
+    if (!prof_on) {
+        return 0.0;
+    }
+    double t = omp_get_wtime();
+    if (t0 > 0.0) {
+        prof[slot] += t - t0;
+    }
+    return t;
+}
+
+static void
+prof_report(void)
+{
+    if (prof_on <= 0) {
+        return;
+    }
+    double total = 0.0;
+    for (int i = 0; i < P_SLOTS; i++) {
+        total += prof[i];
+    }
+    for (int i = 0; i < P_SLOTS; i++) {
+        fprintf(stderr, "profile: %-13s %8.3f s %5.1f%%\n", prof_names[i],
+                prof[i], total > 0 ? 100.0 * prof[i] / total : 0.0);
+        prof[i] = 0.0;
+    }
+}
+
 int
 mn_stage_forward(struct mn_stage *s, const float *in, size_t n, bool train)
 {
@@ -535,6 +585,7 @@ mn_stage_forward(struct mn_stage *s, const float *in, size_t n, bool train)
     for (size_t i = 0; i < s->n_units; i++) {
         struct mn_unit *u = &s->units[i];
         size_t M = n * u->Ho * u->Wo;
+        double t0 = prof_tick(0, 0.0);
         switch (u->kind) {
         case MN_UNIT_STEM:
             stemconv3x3s2_forward(u->y, u->col, x, u->w, n, u->H, u->W,
@@ -548,6 +599,7 @@ mn_stage_forward(struct mn_stage *s, const float *in, size_t n, bool train)
             pwconv_forward(u->y, x, u->w, M, u->Cin, u->Cout);
             break;
         }
+        t0 = prof_tick(P_STEM_F + u->kind, t0);
         if (train) {
             bnrelu6_forward_train(u->a, u->mean, u->invstd, u->run_mean,
                                   u->run_var, u->y, u->gamma, u->beta, M,
@@ -557,12 +609,15 @@ mn_stage_forward(struct mn_stage *s, const float *in, size_t n, bool train)
             bnrelu6_forward_eval(u->a, u->y, u->gamma, u->beta, u->run_mean,
                                  u->run_var, M, u->Cout, s->cfg.bn_eps);
         }
+        prof_tick(P_BN_F, t0);
         x = u->a;
     }
+    double t0 = prof_tick(0, 0.0);
     avgpool_adaptive_forward(s->pooled, x, n, s->out_h, s->out_w, s->out_c,
                              s->pool);
     dense_forward(s->logits, s->pooled, s->head_w, s->head_b, n, s->feat,
                   s->classes);
+    prof_tick(P_HEAD_F, t0);
     return 0;
 }
 
@@ -619,12 +674,14 @@ mn_stage_backward(struct mn_stage *s, const uint32_t *labels,
         return e;
     }
     size_t n = s->n;
+    double t0 = prof_tick(0, 0.0);
     softmax_xent_backward(s->dlogits, s->probs, labels, n, s->classes);
     dense_backward(s->dpooled, s->head_dw, s->head_db, s->dlogits, s->pooled,
                    s->head_w, n, s->feat, s->classes);
     float *g = s->g1, *gnext = s->g2;
     avgpool_adaptive_backward(g, s->dpooled, n, s->out_h, s->out_w, s->out_c,
                               s->pool);
+    t0 = prof_tick(P_HEAD_B, t0);
     for (size_t i = s->n_units; i-- > 0;) {
         struct mn_unit *u = &s->units[i];
         size_t M = n * u->Ho * u->Wo;
@@ -632,6 +689,7 @@ mn_stage_backward(struct mn_stage *s, const uint32_t *labels,
         float *din = i ? gnext : NULL;   /* the stage input is a constant */
         bnrelu6_backward(g, u->dgamma, u->dbeta, g, u->y, u->mean, u->invstd,
                          u->gamma, u->beta, M, u->Cout);
+        t0 = prof_tick(P_BN_B, t0);
         switch (u->kind) {
         case MN_UNIT_STEM:
             stemconv3x3s2_backward(u->dw, g, u->col, n, u->H, u->W, u->Cin,
@@ -645,6 +703,7 @@ mn_stage_backward(struct mn_stage *s, const uint32_t *labels,
             pwconv_backward(din, u->dw, g, x, u->w, M, u->Cin, u->Cout);
             break;
         }
+        t0 = prof_tick(P_STEM_B + u->kind, t0);
         float *t = g;
         g = gnext;
         gnext = t;

@@ -73,8 +73,14 @@ int mn_block_shape(const struct mn_config *c, int block, int *h, int *w,
 double mn_block_flops(const struct mn_config *c, int block);
 size_t mn_block_params(const struct mn_config *c, int block);
 
-/* Sets the thread count of OpenMP (our layers) and OpenBLAS (the GEMMs)
- * together; n <= 0 means the number of online CPUs. */
+/* Sets the threads of the whole step: n OpenMP threads (n <= 0: the
+ * online CPUs) run every layer, and each GEMM is split across them with
+ * OpenBLAS single-threaded inside each share, so OpenBLAS is set to 1
+ * thread. (Two thread pools spinning on the same cores made a step 3x
+ * slower on 2 cores; see docs/kernels.md.) If a caller later gives
+ * OpenBLAS more threads, the GEMMs are left to OpenBLAS unsplit. Idle
+ * OpenMP threads should sleep rather than spin on a shared machine:
+ * OMP_WAIT_POLICY=passive, read by libgomp at program start. */
 void mn_set_threads(int n);
 /* OpenBLAS's kernel name ("SkylakeX", "ARMV8", ...), for logs. */
 const char *mn_blas_corename(void);

@@ -33,6 +33,8 @@ echo "build-ovs: configuring (log: $out/configure.log)"
     --disable-libcapng CFLAGS="-O2 -g" >"$out/configure.log" 2>&1 || {
     tail -n 30 "$out/configure.log" >&2; exit 1; }
 jobs=$(nproc 2>/dev/null || echo 2)
+# Run as its own make, not a child of ours (no jobserver to share).
+unset MAKEFLAGS MFLAGS MAKELEVEL
 echo "build-ovs: building lib/libopenvswitch.la (log: $out/make.log)"
 # `make lib/libopenvswitch.la` alone skips automake's BUILT_SOURCES; generate
 # the ones the library and its public headers need first.

@@ -12,6 +12,7 @@ set -eu
 PKGS="build-essential pkg-config protobuf-c-compiler libprotobuf-c-dev
 libevent-dev libopenblas-dev libcmocka-dev libcjson-dev zlib1g-dev libpng-dev
 libssl-dev openvswitch-switch openvswitch-source autoconf automake libtool
+ethtool iputils-ping
 python3 dataset-fashion-mnist iproute2 gnuplot-nox"
 
 # Test-only extras: clang/libFuzzer and sanitizers, iperf3 as the streaming

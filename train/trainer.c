@@ -28,7 +28,7 @@ trainer_options_default(struct trainer_options *o)
     o->alpha = 0.5f;
     o->head_pool = 4;
     o->batch = 128;
-    o->epochs = 10;
+    o->epochs = 15;
     o->seed = 1;
     o->threads = 0;
     o->blas_threads = 1;

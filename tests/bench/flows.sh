@@ -6,11 +6,11 @@
 # each run starts from an empty bridge.  Both are timed the same way (wall
 # clock of the whole command, connect included); medians are compared.
 #
-#   tests/bench/flows.sh [build/bin/edgetrain]     COUNT=20000 ROUNDS=3
+#   tests/bench/flows.sh [build/bin/edgetrain]     COUNT=20000 ROUNDS=5
 set -u
 BIN=${1:-build/bin/edgetrain}
 COUNT=${COUNT:-20000}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 . "$HERE/lib/ovs.sh"
 
@@ -21,8 +21,7 @@ BR=etbf0
 trap 'ovs_stop "$D" "$SW"; [ -z "${KEEP:-}" ] && rm -rf "$D"' EXIT
 trap 'exit 1' INT TERM
 ovs_start "$D" "$SW" || { echo "bench-flows: cannot start ovs-vswitchd"; exit 1; }
-ovs-vsctl add-br $BR -- set bridge $BR datapath_type=netdev \
-    protocols=OpenFlow13 fail_mode=secure || exit 1
+ovs_of_bridge $BR 00000000000000b1 || exit 1
 
 # The same flows bench-flows builds (controller/flowbench.c fb_build()).
 awk -v n="$COUNT" 'BEGIN {

@@ -7,7 +7,13 @@
 # compared (the least disturbed one); every round is printed too.
 # BENCH_STAGES ("full block1"), BENCH_STEPS (5), BENCH_BATCH (256),
 # BENCH_THREADS (2), BENCH_ALPHA (1.0), BENCH_INPUT (64), BENCH_ROUNDS (2).
+# Both sides run with OMP_WAIT_POLICY=passive (BENCH_OMP_WAIT overrides):
+# on a shared machine, spinning OpenMP workers lose their core to other
+# processes; PyTorch (whose OpenMP also meets OpenBLAS's pthreads) runs
+# about 3x faster here with it, edgetrain up to 2x under load, and a quiet
+# machine shows little difference.
 set -u
+export OMP_WAIT_POLICY=${BENCH_OMP_WAIT:-passive}
 bin=${1:-build/bin/edgetrain}
 dir=$(dirname "$0")
 steps=${BENCH_STEPS:-5}
@@ -29,6 +35,7 @@ val() {   # key, line
 best() {  # current, candidate -> larger
     awk -v a="$1" -v b="$2" 'BEGIN { print (b + 0 > a + 0) ? b : a }'
 }
+echo "bench: OMP_WAIT_POLICY=$OMP_WAIT_POLICY, $rounds alternating rounds, best of each side; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 for stage in ${BENCH_STAGES:-full block1}; do
     e=0 p=0 eg=0 em=0 pm=0 r=0
     while [ "$r" -lt "$rounds" ]; do

@@ -18,6 +18,7 @@ set -u
 BUILD=${BUILD:-build}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 . "$HERE/lib/ovs.sh"
+. "$HERE/lib/check.sh"
 DRIVER=$BUILD/tests/drivers/sbdriver
 TCPFLOW="python3 $HERE/lib/tcpflow.py"
 
@@ -32,7 +33,6 @@ n=$(( $$ % 100000 ))
 P=eto$n                         # prefix of every name we create
 D=$(mktemp -d /tmp/et-openflow.XXXXXX)
 NS1=${P}h1 NS2=${P}h2 SW=${P}sw   # hosts' and the switches' namespaces
-failures=0
 pids=""
 
 cleanup() {
@@ -51,18 +51,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-pass() { echo "PASS: $1"; }
-fail() { echo "FAIL: $1"; failures=$((failures + 1)); }
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
-# wait_log PATTERN SECONDS [COUNT]: PATTERN appears COUNT times in the log.
-wait_log() {
-    _end=$(( $(now_ms) + $2 * 1000 ))
-    while [ "$(grep -c -- "$1" "$D/driver.log" 2>/dev/null)" -lt "${3:-1}" ]; do
-        [ "$(now_ms)" -ge "$_end" ] && return 1
-        sleep 0.05
-    done
-}
+wait_log() { wait_grep "$D/driver.log" "$@"; }
 
 # flow_packets BRIDGE MATCH: n_packets of the (first) flow matching MATCH.
 flow_packets() {
@@ -84,36 +74,15 @@ ip netns add "$NS1" || skip "cannot create network namespaces"
 ip netns add "$NS2"
 ovs_start "$D" "$SW" || { fail "private ovs-vswitchd starts"; exit 1; }
 
-# Switch ports live in $SW, next to ovs-vswitchd; tx checksum offload off on
-# every veth end or TCP stalls on the userspace datapath.
-veth() {   # veth A B: a switch-to-switch pair
-    ip -n "$SW" link add "$1" type veth peer name "$2" &&
-    ip netns exec "$SW" ethtool -K "$1" tx off >/dev/null &&
-    ip netns exec "$SW" ethtool -K "$2" tx off >/dev/null &&
-    ip -n "$SW" link set "$1" up && ip -n "$SW" link set "$2" up
-}
-host() {   # host NS SWITCHPORT IP
-    ip -n "$SW" link add "$2" type veth peer name eth0 netns "$1" &&
-    ip netns exec "$1" ethtool -K eth0 tx off >/dev/null &&
-    ip netns exec "$SW" ethtool -K "$2" tx off >/dev/null &&
-    ip -n "$1" addr add "$3/24" dev eth0 &&
-    ip -n "$1" link set eth0 up && ip -n "$1" link set lo up &&
-    ip -n "$SW" link set "$2" up
-}
 setup_ok=1
-host "$NS1" s1p1 10.0.0.1 || setup_ok=0
-host "$NS2" s2p1 10.0.0.2 || setup_ok=0
-veth s1p2 s2p2 || setup_ok=0
-veth s1p3 s2p3 || setup_ok=0
+ovs_host "$SW" "$NS1" s1p1 10.0.0.1 || setup_ok=0
+ovs_host "$SW" "$NS2" s2p1 10.0.0.2 || setup_ok=0
+ovs_veth "$SW" s1p2 s2p2 || setup_ok=0
+ovs_veth "$SW" s1p3 s2p3 || setup_ok=0
 B1=${P}b1 B2=${P}b2
 for b in 1 2; do
-    ovs-vsctl add-br "${P}b$b" -- set bridge "${P}b$b" datapath_type=netdev \
-        protocols=OpenFlow13 fail_mode=secure \
-        other-config:datapath-id=000000000000000$b || setup_ok=0
-    for p in 1 2 3; do
-        ovs-vsctl add-port "${P}b$b" "s${b}p$p" -- \
-            set interface "s${b}p$p" ofport_request=$p || setup_ok=0
-    done
+    ovs_of_bridge "${P}b$b" 000000000000000$b s${b}p1 s${b}p2 s${b}p3 ||
+        setup_ok=0
 done
 [ "$setup_ok" = 1 ] && pass "namespaces, veths and two netdev bridges set up" ||
     { fail "namespaces, veths and two netdev bridges set up"; exit 1; }
@@ -227,6 +196,36 @@ if ip netns exec "$NS1" ping -c 2 -i 0.2 -W 2 10.0.0.2 >"$D/ping2.log" 2>&1; the
     pass "ping still works with link0 down (base flows re-routed)"
 else
     fail "ping still works with link0 down (base flows re-routed)"
+fi
+
+# --- link0 back up: base flows return to the lower-index link ------------------
+ip -n "$SW" link set s1p2 up
+_end=$(( $(now_ms) + 5000 ))
+while [ "$(base_actions "$B1" 10.0.0.2)" != "output:2" ]; do
+    [ "$(now_ms)" -ge "$_end" ] && break
+    sleep 0.05
+done
+if [ "$(base_actions "$B1" 10.0.0.2)" = "output:2" ] &&
+   ip netns exec "$NS1" ping -c 2 -i 0.2 -W 2 10.0.0.2 >/dev/null 2>&1; then
+    pass "link0 up again: base flows back on it, ping works"
+else
+    fail "link0 up again: base flows back on it, ping works"
+    echo "s1 towards h2: $(base_actions "$B1" 10.0.0.2)"
+    grep -E "port-status|link " "$D/driver.log" | tail -n 6
+    ip netns exec "$NS1" ping -c 2 -i 0.2 -W 2 10.0.0.2
+fi
+
+# --- same paths, new route ids: cookies replaced in place ------------------------
+echo "route 11 0 1 40001 5001 1" >&3
+echo "route 12 0 1 40002 5001 1" >&3
+echo "commit" >&3
+wait_log "flows-synced gen=3" 5
+cookie=$(ovs-ofctl -O OpenFlow13 dump-flows "$B1" "tcp,in_port=1,tp_src=40001" |
+         sed -n 's/.*cookie=\(0x[0-9a-f]*\),.*/\1/p')
+if [ "$cookie" = "0xed6e03000000000b" ] && [ "$(edgetrain_flows "$B1")" -eq 9 ]; then
+    pass "new route ids: cookies replaced in place, no flow added or lost"
+else
+    fail "new route ids: cookies replaced in place (cookie ${cookie:-none})"
 fi
 
 # --- resync after reconnect ----------------------------------------------------

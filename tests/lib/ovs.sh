@@ -58,7 +58,40 @@ ovs_stop() {
     return 0
 }
 
-# ovs_netdev_bridge NAME: a bridge on the userspace datapath.
-ovs_netdev_bridge() {
-    ovs-vsctl add-br "$1" -- set bridge "$1" datapath_type=netdev
+# ovs_of_bridge NAME DPID [PORT...]: a bridge on the userspace datapath for
+# an OpenFlow 1.3 controller (fail_mode secure: no flows of its own),
+# datapath id DPID (16 hex digits), PORTs numbered 1, 2, ... in order.
+ovs_of_bridge() {
+    _br=$1 _dpid=$2
+    shift 2
+    ovs-vsctl add-br "$_br" -- set bridge "$_br" datapath_type=netdev \
+        protocols=OpenFlow13 fail_mode=secure \
+        other-config:datapath-id="$_dpid" || return 1
+    _n=1
+    for _p in "$@"; do
+        ovs-vsctl add-port "$_br" "$_p" -- \
+            set interface "$_p" ofport_request=$_n || return 1
+        _n=$((_n + 1))
+    done
+}
+
+# Wiring for tests: switch ports are veths in the switches' namespace SW,
+# with tx checksum offload off on every end (or TCP stalls on the
+# userspace datapath).
+#   ovs_veth SW A B          a switch-to-switch pair A <-> B
+#   ovs_host SW NS PORT IP   namespace NS with eth0 (IP/24) <-> PORT in SW
+ovs_veth() {
+    ip -n "$1" link add "$2" type veth peer name "$3" &&
+    ip netns exec "$1" ethtool -K "$2" tx off >/dev/null &&
+    ip netns exec "$1" ethtool -K "$3" tx off >/dev/null &&
+    ip -n "$1" link set "$2" up && ip -n "$1" link set "$3" up
+}
+ovs_host() {
+    ip netns add "$2" 2>/dev/null
+    ip -n "$1" link add "$3" type veth peer name eth0 netns "$2" &&
+    ip netns exec "$2" ethtool -K eth0 tx off >/dev/null &&
+    ip netns exec "$1" ethtool -K "$3" tx off >/dev/null &&
+    ip -n "$2" addr add "$4/24" dev eth0 &&
+    ip -n "$2" link set eth0 up && ip -n "$2" link set lo up &&
+    ip -n "$1" link set "$3" up
 }

@@ -33,7 +33,8 @@ cmp(const char *name, const float *got, double atol_rel, double rtol)
     assert_non_null(t);
     double maxabs = 0.0;
     for (size_t i = 0; i < t->count; i++) {
-        maxabs = fmax(maxabs, fabs(t->data[i]));
+        double v = fabs(t->data[i]);   /* not fmax: GCC 12 aarch64 ICEs */
+        maxabs = v > maxabs ? v : maxabs;
     }
     double r = kc_compare(name, got, t->data, t->count,
                           atol_rel * fmax(maxabs, 1e-3), rtol);

@@ -56,7 +56,7 @@ fd_check(const char *what, struct fd_case *c, float *p, const float *grad,
         double lm = c->loss(c);
         p[i] = keep;
         num[i] = (float) ((lp - lm) / (2.0 * h));
-        maxabs = fmax(maxabs, fabs(num[i]));
+        maxabs = fabs(num[i]) > maxabs ? fabs(num[i]) : maxabs;
     }
     double worst = kc_compare(what, grad, num, n, 2e-3 * maxabs + 1e-6,
                               2e-2);
@@ -419,7 +419,7 @@ check_stage(int first, int last)
             *p = keep;
             nu[q] = (float) ((lp - lm) / (2.0 * hh));
             an[q] = g[pick[q]];
-            maxabs = fmax(maxabs, fabs(an[q]));
+            maxabs = fabs(an[q]) > maxabs ? fabs(an[q]) : maxabs;
         }
         double worst = kc_compare(tn->name, an, nu, k, 3e-2 * maxabs + 1e-5,
                                   5e-2);

@@ -190,6 +190,16 @@ test_linkstate_counters(void **state)
     assert_true(linkstate_changed(ls, 0.2));
     linkstate_mark_planned(ls);
     assert_false(linkstate_changed(ls, 0.2));
+    /* The controller's own planned load is not background: 50 of the
+     * measured 50 is ours, so all 100 are available for re-planning; more
+     * planned than measured counts only what was measured. */
+    linkstate_add_own(ls, ef, 0, 30);
+    assert_true(fabs(linkstate_residual_mbps(ls, ef, 0) - 80) < 1e-9);
+    linkstate_add_own(ls, ef, 0, 40);
+    assert_true(fabs(linkstate_residual_mbps(ls, ef, 0) - 100) < 1e-9);
+    assert_true(fabs(linkstate_utilisation(ls, ef, 0) - 0.5) < 1e-9);
+    linkstate_clear_own(ls);
+    assert_true(fabs(linkstate_residual_mbps(ls, ef, 0) - 50) < 1e-9);
     /* Counter reset: no negative rate. */
     assert_int_equal(linkstate_feed_port(ls, 3, 4, 10, 0, 12.0), 0);
     assert_true(ls->links[ef].dir[0].rate_mbps == 0);

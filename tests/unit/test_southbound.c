@@ -324,6 +324,16 @@ test_southbound_with_scripted_switch(void **state)
     assert_int_equal(count_mods(fs, 5, OFPFC_DELETE_STRICT), 1);
     assert_non_null(find_mod(fs, 5, OFPFC_DELETE_STRICT, 2));
 
+    /* Same path, new id (the controller's ids carry its generation): the
+     * cookies change, which only an add can do in OpenFlow 1.3. */
+    r.id = 6;
+    assert_int_equal(southbound_set_routes(sb, &r, 1, &gen), 0);
+    SERVE_UNTIL(fs, synced(sb, 3), 5000);
+    assert_true(synced(sb, 3));
+    assert_int_equal(fs->n_bundles, 6);
+    assert_int_equal(count_mods(fs, 6, OFPFC_ADD), 2);
+    assert_int_equal(fs->n_mods, 5 + 1 + 2 + 1 + 1 + 1 + 2);
+
     /* Link1's port goes down: the route is withdrawn (both flows). */
     struct ofputil_port_status ps;
     memset(&ps, 0, sizeof ps);
@@ -331,9 +341,9 @@ test_southbound_with_scripted_switch(void **state)
     ps.desc.port_no = u16_to_ofp(3);
     ps.desc.state = OFPUTIL_PS_LINK_DOWN;
     fake_send(fs, ofputil_encode_port_status(&ps, OFPUTIL_P_OF13_OXM));
-    SERVE_UNTIL(fs, fs->n_bundles >= 6, 5000);
-    assert_int_equal(fs->n_bundles, 6);
-    assert_int_equal(count_mods(fs, 6, OFPFC_DELETE_STRICT), 2);
+    SERVE_UNTIL(fs, fs->n_bundles >= 7, 5000);
+    assert_int_equal(fs->n_bundles, 7);
+    assert_int_equal(count_mods(fs, 7, OFPFC_DELETE_STRICT), 2);
     drain_events(sb);
     assert_true(saw_event(SOUTHBOUND_PORT_STATUS, 0, 3, false));
 

@@ -21,7 +21,9 @@ make_frame(int type, const ProtobufCMessage *msg, const void *payload,
     uint8_t *buf = malloc(cap);
     size_t n = et_frame_encode_buf(buf, cap, type, msg, payload_len);
     assert_true(n > 0);
-    memcpy(buf + n, payload, payload_len);
+    if (payload_len) {
+        memcpy(buf + n, payload, payload_len);
+    }
     *len = n + payload_len;
     return buf;
 }

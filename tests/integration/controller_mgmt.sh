@@ -1,0 +1,213 @@
+#!/bin/sh
+# Integration: edgetrain-controller with real processes on loopback.
+#
+# The controller (loopback-3 topology: no switches) and `edgetrain
+# agent-sim` clients talk over real TCP. Checks: an unknown agent is
+# refused, three agents register and the run starts by itself
+# (--expect-agents 3) with consistent Assignments, GET /status has the
+# documented fields, GET /metrics, a silent agent is declared dead after 3
+# heartbeat periods, a malformed frame and a frame out of order close only
+# their connection, a returning agent gets its stage again, POST /start
+# during a run is refused, and HMAC authentication with a cluster key.
+set -u
+BUILD=${BUILD:-build}
+BIN=$BUILD/bin
+D=$(mktemp -d /tmp/et-ctl.XXXXXX)
+failures=0
+pids=""
+
+cleanup() {
+    for p in $pids; do kill "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    if [ "$failures" -ne 0 ]; then
+        echo "--- controller log (tail) ---"; tail -n 40 "$D/ctl.err"
+    fi
+    [ -z "${KEEP:-}" ] && rm -rf "$D"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+pass() { echo "PASS: $1"; }
+fail() { echo "FAIL: $1"; failures=$((failures + 1)); }
+check() { if eval "$2"; then pass "$1"; else fail "$1"; fi; }
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+# wait_for FILE PATTERN SECONDS
+wait_for() {
+    _end=$(( $(now_ms) + $3 * 1000 ))
+    until grep -q -- "$2" "$1" 2>/dev/null; do
+        [ "$(now_ms)" -ge "$_end" ] && return 1
+        sleep 0.05
+    done
+}
+
+# start_controller NAME ARGS...: runs it, sets MPORT/HPORT.
+start_controller() {
+    _n=$1; shift
+    "$BIN/edgetrain-controller" --listen 127.0.0.1:0 --http 127.0.0.1:0 "$@" \
+        >"$D/$_n.out" 2>"$D/$_n.err" &
+    CTLPID=$!
+    pids="$pids $CTLPID"
+    wait_for "$D/$_n.out" "^listening" 5 || return 1
+    MPORT=$(sed -n 's/^listening mgmt=\([0-9]*\) http=.*/\1/p' "$D/$_n.out")
+    HPORT=$(sed -n 's/^listening mgmt=[0-9]* http=\([0-9]*\)/\1/p' "$D/$_n.out")
+}
+sim() {   # sim OUTFILE ARGS...
+    _o=$1; shift
+    "$BIN/edgetrain" agent-sim --controller 127.0.0.1:$MPORT "$@" >"$D/$_o" 2>&1 &
+    pids="$pids $!"
+}
+status_json() { "$BIN/edgetrain" status --controller "http://127.0.0.1:$HPORT" --json; }
+
+if start_controller ctl --topology topology/loopback-3.json --expect-agents 3 \
+        --stages 3 --heartbeat-ms 200 --substreams 2 --epochs 2; then
+    MAINPID=$CTLPID
+    pass "controller starts and reports its ports"
+else
+    fail "controller starts"; exit 1
+fi
+
+# 1. Unknown agent: Error frame with the reason, connection closed.
+"$BIN/edgetrain" agent-sim --controller 127.0.0.1:$MPORT --name intruder \
+    --exit-after-ms 2000 >"$D/intruder.out" 2>&1
+check "unknown agent refused with an Error naming it" \
+    "grep -q \"error code=2 message=\\\"unknown agent 'intruder'\" '$D/intruder.out' && grep -q 'closed by controller' '$D/intruder.out'"
+
+# 2. Three agents; a3 goes silent after 1.2 s.
+sim a1.out --name a1 --gflops 20 --metrics-ms 200 --data 0.0.0.0:7101
+sim a2.out --name a2 --gflops 20 --metrics-ms 200
+sim a3.out --name a3 --gflops 20 --silent-after-ms 1200
+for a in a1 a2 a3; do wait_for "$D/$a.out" "^assignment" 5; done
+check "each agent got Challenge, Welcome (heartbeat 200 ms, timeout 600 ms)" \
+    "for a in a1 a2 a3; do grep -q 'challenge nonce=32B version=1' $D/\$a.out && grep -q 'heartbeat_ms=200 timeout_ms=600' $D/\$a.out || exit 1; done"
+check "run started by itself: stages 0,1,2 on a1,a2,a3" \
+    "grep -q 'stage=0/3 blocks=1-' $D/a1.out && grep -q 'stage=1/3' $D/a2.out && grep -q 'stage=2/3 blocks=[0-9]*-13 ' $D/a3.out"
+run1=$(sed -n 's/^assignment run=\([0-9a-f]*\) .*/\1/p' "$D/a1.out" | head -n 1)
+check "one run id and a 16-byte token for every stage" \
+    "[ -n '$run1' ] && grep -q 'run=$run1 .*token=16B' $D/a2.out && grep -q 'run=$run1 .*token=16B' $D/a3.out"
+check "middle stage: upstream a1, downstream a3 with 2 sub-streams on distinct ports" \
+    "grep -q 'up=a1@127.0.0.1:7101 subs=\[0:41000->7102 w=0.5000 hops=;1:41001->7102' $D/a2.out && grep -q 'down=a3@127.0.0.1:7103 subs=\[0:41008->7103 w=0.5000 hops=;1:41009->7103' $D/a2.out"
+
+# 3. /status fields.
+status_json >"$D/status.json"
+check "GET /status has agents/links/placement/paths as documented" \
+    "python3 - '$D/status.json' <<'EOF'
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert sorted(a['name'] for a in s['agents']) == ['a1', 'a2', 'a3']
+assert isinstance(s['links'], list)
+pl = s['placement']
+assert [p['agent'] for p in pl] == ['a1', 'a2', 'a3'], pl
+blocks = [b for p in pl for b in p['blocks']]
+assert blocks == list(range(1, 14)), blocks
+assert [(p['from'], p['to']) for p in s['paths']] == [('a1', 'a2'), ('a2', 'a3')]
+for p in s['paths']:
+    assert len(p['substreams']) == 2
+    assert abs(sum(x['weight'] for x in p['substreams']) - 1) < 1e-9
+    for x in p['substreams']:
+        assert x['hops'] == []
+assert s['run']['state'] == 'running' and s['run']['generation'] == 1
+EOF"
+sleep 0.5
+check "agents' Metrics reach /status" \
+    "status_json | python3 -c 'import json,sys; s=json.load(sys.stdin); a=[x for x in s[\"agents\"] if x[\"name\"]==\"a1\"][0]; assert a[\"metrics\"][\"step\"] >= 1 and a[\"metrics\"][\"images_per_s\"] == 100'"
+"$BIN/edgetrain" status --controller 127.0.0.1:$HPORT >"$D/status.txt"
+check "edgetrain status prints placement and paths for a person" \
+    "grep -q '^placement:' $D/status.txt && grep -q 'stage 1  a2' $D/status.txt && grep -q 'a1 -> a2' $D/status.txt"
+metrics=$(curl -s "http://127.0.0.1:$HPORT/metrics" 2>/dev/null || python3 -c "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:$HPORT/metrics').read().decode())")
+check "GET /metrics is Prometheus text with agents and sub-stream weights" \
+    "echo \"\$metrics\" | grep -q '^# TYPE edgetrain_agents_alive gauge' && echo \"\$metrics\" | grep -q 'edgetrain_substream_weight{from=\"a1\",to=\"a2\",id=\"1\"} 0.5'"
+
+# 4. Heartbeat timeout: a3 silent since 1.2 s, dead 3 x 200 ms later.
+if wait_for "$D/ctl.err" "agent 'a3' is dead: heartbeat timeout" 5; then
+    pass "silent agent declared dead after 3 missed heartbeat periods"
+else
+    fail "silent agent declared dead"
+fi
+check "/status shows a3 dead and the run degraded" \
+    "status_json | python3 -c 'import json,sys; s=json.load(sys.stdin); a={x[\"name\"]: x[\"alive\"] for x in s[\"agents\"]}; assert a == {\"a1\": True, \"a2\": True, \"a3\": False}, a; assert s[\"run\"][\"state\"] == \"degraded\"'"
+
+# 5. Bad input closes one connection only.
+python3 - "$MPORT" <<'EOF'
+import socket, struct, sys, time
+port = int(sys.argv[1])
+s = socket.create_connection(("127.0.0.1", port)); s.recv(4096)
+s.sendall(b"GARBAGE!" * 4); time.sleep(0.2); s.close()
+# A well-formed heartbeat (empty meta) before Hello: out of order.
+s = socket.create_connection(("127.0.0.1", port)); s.recv(4096)
+s.sendall(struct.pack(">IBBHII", 0x4554524e, 1, 4, 0, 0, 0)); time.sleep(0.2)
+s.close()
+EOF
+check "malformed frame closes that connection with a logged reason" \
+    "grep -q 'malformed frame: bad magic' $D/ctl.err"
+check "frame out of order (heartbeat before hello) is a protocol error" \
+    "grep -q 'protocol error: expected hello, got heartbeat' $D/ctl.err"
+check "controller keeps serving after bad input" \
+    "status_json | python3 -c 'import json,sys; assert len(json.load(sys.stdin)[\"agents\"]) == 3'"
+
+# 6. a3 comes back: it gets its stage of the same run again.
+sim a3b.out --name a3 --gflops 20
+wait_for "$D/a3b.out" "^assignment" 5
+check "returning agent gets its stage of the same run again" \
+    "grep -q 'assignment run=$run1 gen=1 stage=2/3' $D/a3b.out"
+sleep 0.3
+check "run back to running once every stage agent is alive" \
+    "status_json | python3 -c 'import json,sys; assert json.load(sys.stdin)[\"run\"][\"state\"] == \"running\"'"
+if "$BIN/edgetrain" start --controller 127.0.0.1:$HPORT >"$D/start.out" 2>&1; then
+    fail "POST /start during a run is refused"
+else
+    check "POST /start during a run is refused (409)" "grep -q 'HTTP 409' $D/start.out"
+fi
+
+# 7. Cluster key: HMAC of the challenge.
+printf 'secret-cluster-key\n' >"$D/key"
+printf 'another-key\n' >"$D/badkey"
+if start_controller ctlk --topology topology/loopback-3.json --key-file "$D/key"; then
+    "$BIN/edgetrain" agent-sim --controller 127.0.0.1:$MPORT --name a1 \
+        --key-file "$D/badkey" --exit-after-ms 2000 >"$D/k1.out" 2>&1
+    "$BIN/edgetrain" agent-sim --controller 127.0.0.1:$MPORT --name a1 \
+        --key-file "$D/key" --exit-after-ms 600 >"$D/k2.out" 2>&1
+    check "wrong cluster key refused, right key welcomed" \
+        "grep -q 'authentication failed' $D/k1.out && grep -q '^welcome' $D/k2.out"
+    "$BIN/edgetrain" start --controller 127.0.0.1:$HPORT >"$D/start2.out" 2>&1
+    check "POST /start with no agent alive fails with a reason" \
+        "grep -q 'HTTP 500' $D/start2.out && grep -q 'no agent registered' $D/ctlk.err"
+else
+    fail "controller with --key-file starts"
+fi
+
+# 7b. Offline planning of the diamond: both disjoint paths, 2/3 and 1/3.
+"$BIN/edgetrain" plan --topology topology/diamond-4pi.json --disjoint --compare >"$D/plan.out" 2>&1
+check "edgetrain plan: diamond streams over c1 (2/3) and c2 (1/3); single does not fit 1 GiB" \
+    "grep -q '#0 w 0.667 via e1 c1 e2' $D/plan.out && grep -q '#1 w 0.333 via e1 c2 e2' $D/plan.out && grep -q 'placement single:' $D/plan.out && grep -q 'infeasible' $D/plan.out"
+
+# 8. Placement changes only at an epoch boundary: a2 comes back 10x faster;
+#    when every stage reports epoch 1 the controller re-places (gen 2).
+if start_controller ctle --topology topology/loopback-3.json --expect-agents 3 \
+        --heartbeat-ms 200; then
+    sim e1.out --name a1 --gflops 20 --metrics-ms 100 --epoch-ms 800
+    sim e2.out --name a2 --gflops 20 --metrics-ms 100 --epoch-ms 800
+    sim e3.out --name a3 --gflops 1 --metrics-ms 100 --epoch-ms 800
+    wait_for "$D/e1.out" "^assignment" 5
+    sleep 0.3
+    check "no re-placement before an epoch boundary" "! grep -q 'gen=2' $D/e1.out"
+    sim e2b.out --name a2 --gflops 200 --metrics-ms 100 --epoch-ms 800
+    if wait_for "$D/e1.out" "gen=2 " 5; then
+        g1=$(grep '^assignment' "$D/e1.out" | head -n 1 | sed 's/.*blocks=\([0-9-]*\).*/\1/')
+        g2=$(grep 'gen=2 ' "$D/e1.out" | head -n 1 | sed 's/.*blocks=\([0-9-]*\).*/\1/')
+        echo "source stage: blocks $g1 in generation 1, $g2 in generation 2"
+        check "epoch boundary: faster agent -> new placement (gen 2, start_epoch >= 1)" \
+            "[ '$g1' != '$g2' ] && grep 'gen=2 ' $D/e1.out | grep -q 'start_epoch=[1-9]' && status_json | python3 -c 'import json,sys; r=json.load(sys.stdin)[\"run\"]; assert r[\"placement_replans\"] == 1 and r[\"generation\"] == 2, r'"
+    else
+        fail "epoch boundary: new placement sent"
+    fi
+else
+    fail "controller for the epoch test starts"
+fi
+
+# 8b. Clean shutdown on SIGTERM (sanitizer builds: no leak reports).
+kill -TERM "$MAINPID"
+wait "$MAINPID"; rc=$?
+check "controller exits 0 on SIGTERM, no sanitizer report" \
+    "[ $rc -eq 0 ] && ! grep -q Sanitizer '$D/ctl.err'"
+
+[ "$failures" -eq 0 ]
