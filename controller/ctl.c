@@ -92,6 +92,8 @@ struct ctl {
     uint32_t boundary_epoch;           /* last epoch boundary seen */
     uint64_t routes_generation;        /* southbound's */
     uint64_t synced_generation;
+    bool assignments_pending;          /* waiting for FLOWS_SYNCED */
+    struct event *install_wait;        /* ...at most INSTALL_WAIT_MS */
     char last_plan_error[256];
     uint64_t path_replans, placement_replans, assignments_sent;
     uint64_t sb_events;
@@ -269,12 +271,13 @@ send_all_assignments(struct ctl *ctl)
 
 /* ---- southbound ----------------------------------------------------------- */
 
-/* Hands the pinned sub-stream routes of the plan to the OpenFlow thread. */
-static void
+/* Hands the pinned sub-stream routes of the plan to the OpenFlow thread.
+ * Returns true if it took them (a FLOWS_SYNCED event will follow). */
+static bool
 install_routes(struct ctl *ctl)
 {
     if (!ctl->sb || !ctl->have_plan) {
-        return;
+        return false;
     }
     const struct plan *pl = &ctl->plan;
     size_t n = 0, n_links = 0;
@@ -318,6 +321,39 @@ install_routes(struct ctl *ctl)
     }
     free(routes);
     free(links);
+    return !e;
+}
+
+/* Flows first, then the agents: with switches, the Assignments go out when
+ * the southbound reports the new routes installed on every connected
+ * switch (make-before-break for re-plans), or after INSTALL_WAIT_MS if it
+ * does not (a switch missing). */
+#define INSTALL_WAIT_MS 2000
+
+static void
+deploy(struct ctl *ctl)
+{
+    if (install_routes(ctl)) {
+        ctl->assignments_pending = true;
+        struct timeval tv = {INSTALL_WAIT_MS / 1000,
+                             (INSTALL_WAIT_MS % 1000) * 1000};
+        evtimer_add(ctl->install_wait, &tv);
+        return;
+    }
+    send_all_assignments(ctl);
+}
+
+static void
+install_wait_cb(evutil_socket_t fd, short what, void *ctl_)
+{
+    struct ctl *ctl = ctl_;
+    if (ctl->assignments_pending) {
+        ctl->assignments_pending = false;
+        ET_WARN("openflow: routes of generation %" PRIu64 " not confirmed "
+                "after %d ms; sending the assignments anyway",
+                ctl->routes_generation, INSTALL_WAIT_MS);
+        send_all_assignments(ctl);
+    }
 }
 
 /* Tells the link state which load is ours (the plan's demands along its
@@ -360,8 +396,7 @@ replan_paths(struct ctl *ctl, const char *why)
     ctl->path_replans++;
     ET_INFO("run: paths re-planned (%s) in %.2f ms, generation %u", why,
             ctl->plan.plan_ms, ctl->generation);
-    install_routes(ctl);
-    send_all_assignments(ctl);
+    deploy(ctl);
 }
 
 static void
@@ -394,6 +429,14 @@ sb_event_cb(evutil_socket_t fd, short what, void *ctl_)
             break;
         case SOUTHBOUND_FLOWS_SYNCED:
             ctl->synced_generation = ev.generation;
+            if (ctl->assignments_pending
+                && ev.generation >= ctl->routes_generation) {
+                ctl->assignments_pending = false;
+                evtimer_del(ctl->install_wait);
+                ET_INFO("openflow: flows of generation %" PRIu64 " installed "
+                        "on every connected switch", ev.generation);
+                send_all_assignments(ctl);
+            }
             break;
         case SOUTHBOUND_ERROR:
             ET_WARN("openflow: switch %016" PRIx64 " rejected flows", ev.dpid);
@@ -475,8 +518,7 @@ ctl_start_run(struct ctl *ctl, char *err, size_t err_size)
             "%.3f s/step, planned in %.2f ms (%s, %s)", ctl->run_id,
             ctl->plan.placement.n_stages, n, ctl->plan.bottleneck_s,
             ctl->plan.plan_ms, ctl->placement->name, ctl->routing->name);
-    install_routes(ctl);
-    send_all_assignments(ctl);
+    deploy(ctl);
     return 0;
 }
 
@@ -484,8 +526,8 @@ ctl_start_run(struct ctl *ctl, char *err, size_t err_size)
 static void
 resend_to(struct ctl *ctl, size_t agent)
 {
-    if (!ctl->have_plan) {
-        return;
+    if (!ctl->have_plan || ctl->assignments_pending) {
+        return;                 /* the pending deploy sends it */
     }
     for (size_t s = 0; s < ctl->plan.placement.n_stages; s++) {
         if (plan_stage_agent(&ctl->plan, s) == agent) {
@@ -556,8 +598,7 @@ epoch_boundary(struct ctl *ctl, uint32_t epoch)
         ctl->placement_replans++;
         ctl->start_epoch = epoch;
         mark_planned(ctl);
-        install_routes(ctl);
-        send_all_assignments(ctl);
+        deploy(ctl);
         return;
     }
     plan_clear(&np);
@@ -1221,6 +1262,7 @@ ctl_create(struct event_base *base, const struct ctl_config *cfg,
         return e;
     }
     ctl->check = event_new(base, -1, 0, check_cb, ctl);
+    ctl->install_wait = evtimer_new(base, install_wait_cb, ctl);
     ctl->tick = event_new(base, -1, EV_PERSIST, tick_cb, ctl);
     struct timeval one = {1, 0};
     event_add(ctl->tick, &one);
@@ -1247,6 +1289,9 @@ ctl_destroy(struct ctl *ctl)
     httpapi_destroy(ctl->http);
     if (ctl->check) {
         event_free(ctl->check);
+    }
+    if (ctl->install_wait) {
+        event_free(ctl->install_wait);
     }
     if (ctl->tick) {
         event_free(ctl->tick);

@@ -152,6 +152,14 @@ else
     fail "assignments: h1 -> h2 over two sub-streams"; cat "$D/h1.out"
 fi
 
+l_inst=$(grep -n 'flows of generation 1 installed' "$D/ctl.err" | head -n 1 | cut -d: -f1)
+l_asg=$(grep -n 'gen 1: stage 0/2' "$D/ctl.err" | head -n 1 | cut -d: -f1)
+if [ -n "$l_inst" ] && [ -n "$l_asg" ] && [ "$l_inst" -lt "$l_asg" ]; then
+    pass "flows installed on both switches before the Assignments went out"
+else
+    fail "flows installed before the Assignments (lines ${l_inst:-?} / ${l_asg:-?})"
+fi
+
 # Both sub-streams pinned, on different links, both directions.
 _end=$(( $(now_ms) + 5000 ))
 while [ -z "$(flow_actions "$B1" "tcp,in_port=1,tp_src=41001")" ]; do
