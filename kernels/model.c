@@ -240,32 +240,16 @@ unit_name(const struct mn_unit *u)
                                                                      : "pw";
 }
 
-struct mn_stage *
-mn_stage_create(const struct mn_config *c, int first, int last, char *err,
-                size_t errlen)
+/* Fills the units' shapes and the stage's sizes (s->cfg, first, last and
+ * units set); '*nact' gets the floats of activations and '*maxact' the
+ * largest single activation, both at batch capacity. */
+static void
+plan_stage(struct mn_stage *s, size_t *nact_out, size_t *maxact_out)
 {
-    if (mn_config_check(c, err, errlen)) {
-        return NULL;
-    }
-    if (first < 1 || last > MN_BLOCKS || first > last) {
-        set_err(err, errlen, "block range %d-%d invalid (blocks are 1-%d)",
-                first, last, MN_BLOCKS);
-        return NULL;
-    }
-    struct mn_stage *s = calloc(1, sizeof *s);
-    if (!s) {
-        set_err(err, errlen, "out of memory");
-        return NULL;
-    }
-    s->cfg = *c;
-    s->first = first;
-    s->last = last;
-    s->opt_kind = -1;
-    s->n_units = (size_t) (last - first + 1) * 2 + (first == 1);
-    s->units = calloc(s->n_units, sizeof *s->units);
-
+    const struct mn_config *c = &s->cfg;
+    int first = s->first, last = s->last;
     /* Shapes. */
-    int h, w, ch;
+    int h = 0, w = 0, ch = 0;
     mn_block_shape(c, first - 1, &h, &w, &ch);
     s->in_h = h, s->in_w = w, s->in_c = ch;
     size_t H = h, W = w, C = ch, k = 0;
@@ -324,6 +308,65 @@ mn_stage_create(const struct mn_config *c, int first, int last, char *err,
         }
         maxact = sz > maxact ? sz : maxact;
     }
+    *nact_out = nact;
+    *maxact_out = maxact;
+}
+
+size_t
+mn_stage_bytes(const struct mn_config *c, int first, int last)
+{
+    if (mn_config_check(c, NULL, 0) || first < 1 || last > MN_BLOCKS
+        || first > last) {
+        return 0;
+    }
+    struct mn_stage s = {.cfg = *c, .first = first, .last = last};
+    s.n_units = (size_t) (last - first + 1) * 2 + (first == 1);
+    s.units = calloc(s.n_units, sizeof *s.units);
+    if (!s.units) {
+        return 0;
+    }
+    size_t nact, maxact, cap = (size_t) c->batch_capacity;
+    plan_stage(&s, &nact, &maxact);
+    free(s.units);
+    /* params, grads, Adam's two moments, running stats, activations, the
+     * two gradient buffers, head buffers. */
+    size_t floats = 4 * s.n_params + s.n_bufs + nact + 2 * maxact
+                    + cap * (2 * s.feat + 3 * s.classes);
+    return floats * sizeof(float);
+}
+
+struct mn_stage *
+mn_stage_create(const struct mn_config *c, int first, int last, char *err,
+                size_t errlen)
+{
+    if (mn_config_check(c, err, errlen)) {
+        return NULL;
+    }
+    if (first < 1 || last > MN_BLOCKS || first > last) {
+        set_err(err, errlen, "block range %d-%d invalid (blocks are 1-%d)",
+                first, last, MN_BLOCKS);
+        return NULL;
+    }
+    struct mn_stage *s = calloc(1, sizeof *s);
+    if (!s) {
+        set_err(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->cfg = *c;
+    s->first = first;
+    s->last = last;
+    s->opt_kind = -1;
+    s->n_units = (size_t) (last - first + 1) * 2 + (first == 1);
+    s->units = calloc(s->n_units, sizeof *s->units);
+
+    if (!s->units) {
+        set_err(err, errlen, "out of memory");
+        mn_stage_destroy(s);
+        return NULL;
+    }
+    size_t nact, maxact, cap = (size_t) c->batch_capacity;
+    plan_stage(s, &nact, &maxact);
+    size_t nw = s->n_decay;
     s->params = calloc(s->n_params, sizeof(float));
     s->grads = calloc(s->n_params, sizeof(float));
     s->bufs = calloc(s->n_bufs, sizeof(float));

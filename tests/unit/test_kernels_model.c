@@ -98,6 +98,17 @@ test_stage_shapes(void **state)
     assert_int_equal(mn_stage_forward(s, x, 0, true), EINVAL);
     mn_stage_destroy(s);
     mn_stage_destroy(NULL);
+
+    /* Memory estimate: block 1 of the paper's model at batch 256 fits a Pi
+     * 3 (1 GB) with room; the whole network needs more; bad input is 0. */
+    struct mn_config p;
+    mn_config_default(&p);
+    size_t b1 = mn_stage_bytes(&p, 1, 1), all = mn_stage_bytes(&p, 1, 13);
+    printf("  stage bytes at batch 256: block 1 %zu MB, blocks 1-13 %zu MB\n",
+           b1 >> 20, all >> 20);
+    assert_true(b1 > (200u << 20) && b1 < (512u << 20));
+    assert_true(all > b1);
+    assert_int_equal(mn_stage_bytes(&p, 3, 2), 0);
 }
 
 /* Block b's weights depend on the seed and b only, so 1-3 equals 1-1
