@@ -398,7 +398,11 @@ apply_assignment(struct agent *ag, Edgetrain__Assignment *a)
         protobuf_c_message_free_unpacked(&a->base, NULL);
         return;
     }
-    bool restart = !same_stage(ag->assign, a);
+    /* A re-placement after the last epoch has nothing left to train: keep
+     * the trained stage (it serves inference) instead of starting over. */
+    bool restart = !same_stage(ag->assign, a)
+                   && !(ag->assign && ag->assign->run_id == a->run_id
+                        && a->start_epoch >= a->model->epochs);
     configure_streams(ag, a);
     if (restart) {
         struct et_qmsg *m = et_qmsg_new(ET_QMSG_ASSIGN);
