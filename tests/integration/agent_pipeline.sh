@@ -57,11 +57,19 @@ for i in 1 2 3; do
     pids="$pids $!"
 done
 
-# While a1 streams to a2, a stranger sends a2 garbage on its data port.
-if wait_for "$T/a2.log" 30 "stream from a1: sub-stream"; then
-    python3 - "$P" <<'EOF'
+# The chain as placed: stage k runs on agent $agk with blocks $blkk.
+wait_for "$T/ctl.log" 30 "stage 2/3 blocks" || { fail "controller placed 3 stages"; exit 1; }
+for k in 0 1 2; do
+    eval "ag$k=$(sed -n "s/.*gen 1: stage $k\/3 blocks [0-9-]* -> \(a[0-9]\).*/\1/p" "$T/ctl.log" | head -n 1)"
+    eval "blk$k=$(sed -n "s/.*gen 1: stage $k\/3 blocks \([0-9-]*\) -> a.*/\1/p" "$T/ctl.log" | head -n 1)"
+done
+port1=$((P + ${ag1#a}))
+
+# While stage 0 streams to stage 1, a stranger sends garbage to stage 1.
+if wait_for "$T/$ag1.log" 30 "stream from $ag0: sub-stream"; then
+    python3 - "$port1" <<'EOF'
 import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1]) + 2))
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 s.sendall(b"\x45\x54\x52\x4e\x01\x0a\x00\x00" + b"\xff" * 64)
 s.settimeout(5)
 try:
@@ -71,7 +79,7 @@ except OSError:
     pass
 EOF
 else
-    fail "a2 receives a1's stream"
+    fail "$ag1 receives $ag0's stream"
 fi
 
 ok=1
@@ -82,8 +90,8 @@ done
     || { fail "three agents trained an epoch"; tail -n 5 "$T"/a*.log; }
 
 # Malformed frame: closed with a reason, reported, training went on.
-if grep -q "malformed frame" "$T/a2.log" && [ $ok = 1 ]; then
-    pass "malformed frame rejected by a2 while training continued"
+if grep -q "malformed frame" "$T/$ag1.log" && [ $ok = 1 ]; then
+    pass "malformed frame rejected by $ag1 while training continued"
 else
     fail "malformed frame rejected while training continued"
 fi
@@ -93,12 +101,12 @@ d = json.load(urllib.request.urlopen("http://127.0.0.1:%s/status" % sys.argv[1],
 for a in d.get("agents", []):
     print(a.get("name"), a.get("last_error", ""))
 EOF
-grep -q "^a2 .*malformed" "$T/status.txt" \
-    && pass "controller got a2's error report" \
-    || fail "controller got a2's error report ($(cat "$T/status.txt" | head -3))"
+grep -q "^$ag1 .*malformed" "$T/status.txt" \
+    && pass "controller got $ag1's error report" \
+    || fail "controller got $ag1's error report ($(cat "$T/status.txt" | head -3))"
 
 # Cut model served by the stage-1 agent.
-if $B/edgetrain infer --agent 127.0.0.1:$((P + 1)) --data "$SPEC" test:0 test:1 \
+if $B/edgetrain infer --agent 127.0.0.1:$((P + ${ag0#a})) --data "$SPEC" test:0 test:1 \
         >"$T/infer.out" 2>&1 && [ "$(grep -c '=0\.[0-9]*,.*=.*,.*=' "$T/infer.out")" = 2 ]; then
     pass "edgetrain infer --agent prints top-3 ($(head -n 1 "$T/infer.out"))"
 else
@@ -116,20 +124,21 @@ for i in 1 2 3; do
 done
 
 # Same stages, seed and data in the single-node trainer: same numbers.
-stages=$(sed -n 's/.*stage [0-9]\/3 blocks \([0-9]*-[0-9]*\) -> a.*/\1/p' "$T/ctl.log" | head -n 3 | paste -sd, -)
+stages="$blk0,$blk1,$blk2"
 $B/edgetrain train --data fashion-mnist --train-limit 6000 --test-limit 256 \
     --stages "$stages" --input 32 --alpha 0.5 --batch 64 --epochs 1 --lr 0.004 \
     --threads 1 --no-plot --no-progress --out "$T/single" >"$T/single.log" 2>&1
-for i in 1 2 3; do
-    line=$(sed -n 's/.*epoch 1: train loss \([0-9.]*\) .*test top-1 \([0-9.]*\) .*/\1 \2/p' "$T/a$i.log")
-    ref=$(awk -F, -v h=$i 'NR > 1 && $3 == h { print $5, $8 }' "$T/single/metrics.csv")
+for k in 0 1 2; do
+    eval "a=\$ag$k b=\$blk$k"
+    line=$(sed -n 's/.*epoch 1: train loss \([0-9.]*\) .*test top-1 \([0-9.]*\) .*/\1 \2/p' "$T/$a.log")
+    ref=$(awk -F, -v h=$((k + 1)) 'NR > 1 && $3 == h { print $5, $8 }' "$T/single/metrics.csv")
     if [ -n "$line" ] && [ -n "$ref" ] && awk -v a="$line" -v b="$ref" 'BEGIN {
             split(a, x, " "); split(b, y, " ");
             d1 = x[1] - y[1]; d2 = x[2] - y[2];
             exit !(d1 < 1e-3 && d1 > -1e-3 && d2 < 1e-3 && d2 > -1e-3) }'; then
-        pass "a$i matches the single-node trainer on stages $stages (loss, top-1: $line)"
+        pass "$a (stage $((k + 1)), blocks $b) matches the single-node trainer on stages $stages (loss, top-1: $line)"
     else
-        fail "a$i matches the single-node trainer (agent '$line', trainer '$ref')"
+        fail "$a matches the single-node trainer (agent '$line', trainer '$ref')"
     fi
 done
 
@@ -140,18 +149,18 @@ for i in 1 2 3; do
     eval "p=\$apid$i"
     wait "$p" || ok=0
 done
-[ $ok = 1 ] && grep -q "checkpoint .*a3-stage" "$T/a3.log" \
+[ $ok = 1 ] && grep -q "checkpoint .*$ag2-stage" "$T/$ag2.log" \
     && pass "SIGTERM: agents exit 0 with checkpoints saved" \
     || fail "SIGTERM: agents exit 0 with checkpoints saved"
-for i in 2 3; do
-    up=$((i - 1))
-    sent=$(sed -n 's/.*stream to a[0-9] at exit: \([0-9]*\) chunks sent, \([0-9]*\) acked, 0 unacked.*/\1/p' "$T/a$up.log")
-    got=$(sed -n 's/.*streams at exit: received \([0-9]*\), delivered in order \([0-9]*\), duplicates 0, gaps 0.*/\2/p' "$T/a$i.log")
-    trained=$(sed -n 's/.*compute: \([0-9]*\) chunks trained on, 0 out of place.*/\1/p' "$T/a$i.log")
+for k in 1 2; do
+    eval "up=\$ag$((k - 1)) down=\$ag$k"
+    sent=$(sed -n 's/.*stream to a[0-9] at exit: \([0-9]*\) chunks sent, \([0-9]*\) acked, 0 unacked.*/\1/p' "$T/$up.log")
+    got=$(sed -n 's/.*streams at exit: received \([0-9]*\), delivered in order \([0-9]*\), duplicates 0, gaps 0.*/\2/p' "$T/$down.log")
+    trained=$(sed -n 's/.*compute: \([0-9]*\) chunks trained on, 0 out of place.*/\1/p' "$T/$down.log")
     if [ -n "$sent" ] && [ "$sent" -gt 0 ] && [ "$sent" = "$got" ] && [ "$got" = "$trained" ]; then
-        pass "a$up -> a$i: $sent chunks sent, acked, delivered once in order, trained on"
+        pass "$up -> $down: $sent chunks sent, acked, delivered once in order, trained on"
     else
-        fail "a$up -> a$i: sent '$sent' delivered '$got' trained '$trained'"
+        fail "$up -> $down: sent '$sent' delivered '$got' trained '$trained'"
     fi
 done
 exit $fails
