@@ -614,6 +614,7 @@ agent_run(const struct agent_options *opt)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    et_stream_tune_malloc();
     ag->base = event_base_new();
     ag->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     et_queue_init(&ag->to_compute, ag->opt.queue_chunks, ag->wake_fd, false,

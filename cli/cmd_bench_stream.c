@@ -10,6 +10,7 @@
  * bit/s. tests/bench/stream.sh runs it beside iperf3. */
 #include <event2/event.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -274,6 +275,7 @@ cmd_bench_stream(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    et_stream_tune_malloc();
     b.base = event_base_new();
     struct event *sigint = evsignal_new(b.base, SIGINT, on_signal, b.base);
     struct event *sigterm = evsignal_new(b.base, SIGTERM, on_signal, b.base);
