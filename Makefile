@@ -243,10 +243,12 @@ distclean:
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 # --- agent: activation-stream benchmark (beside iperf3) --------------------
-.PHONY: bench-stream
+.PHONY: bench-stream bench-pipeline
 bench-stream: $(BIN)/edgetrain
 	tests/bench/stream.sh $(BIN)/edgetrain
-bench: bench-stream
+bench-pipeline: $(BINS)
+	tests/bench/pipeline.sh $(BUILD)
+bench: bench-stream bench-pipeline
 
 # --- controller policy plugins (controller branch) -------------------------
 # controller/plugins/*.c -> $(BUILD)/plugins/*.so, loaded with --plugin.

@@ -67,6 +67,9 @@ struct compute {
     size_t images_since;
     bool have_checkpoint;
     bool stop;
+    /* This epoch's training steps: images, compute seconds, wall span. */
+    size_t ep_images;
+    double ep_compute, ep_t0, ep_t1;
     struct et_qmsg *pending;    /* control message seen mid-epoch */
 };
 
@@ -438,7 +441,15 @@ run_step(struct compute *cp, const float *x, const uint32_t *labels,
         e = stage_runner_eval_step(cp->runner, x, labels, n, &out, &cp->test,
                                    err, sizeof err);
     }
-    cp->t_compute += now_s() - t;
+    double dt = now_s() - t;
+    cp->t_compute += dt;
+    if (!cp->eval && !e) {
+        if (!cp->ep_images) {
+            cp->ep_t0 = t;
+        }
+        cp->ep_images += n;
+        cp->ep_compute += dt;
+    }
     if (e) {
         send_error(cp, (uint32_t) e, "epoch %u step %llu: %s", cp->epoch,
                    (unsigned long long) cp->step, err);
@@ -446,6 +457,9 @@ run_step(struct compute *cp, const float *x, const uint32_t *labels,
     }
     cp->images_since += n;
     send_output(cp, out, labels, n, cp->eval, cp->end_of_epoch);
+    if (!cp->eval) {
+        cp->ep_t1 = now_s();
+    }
 
     if (cp->end_of_epoch) {
         uint32_t done = cp->epoch + 1;
@@ -455,6 +469,13 @@ run_step(struct compute *cp, const float *x, const uint32_t *labels,
                 stage_stats_top1(&cp->runner->train),
                 stage_stats_top1(&cp->test), stage_stats_top3(&cp->test),
                 cp->test.n);
+        double span = cp->ep_t1 - cp->ep_t0;
+        ET_INFO("epoch %u training: %zu images in %.2f s = %.1f images/s; "
+                "compute alone %.2f s = %.1f images/s", done, cp->ep_images,
+                span, span > 0 ? cp->ep_images / span : 0, cp->ep_compute,
+                cp->ep_compute > 0 ? cp->ep_images / cp->ep_compute : 0);
+        cp->ep_images = 0;
+        cp->ep_compute = 0;
         printf("epoch=%u test_top1=%.4f\n", done, stage_stats_top1(&cp->test));
         fflush(stdout);
         send_metrics(cp, true, done, cp->step);
