@@ -69,7 +69,7 @@ struct compute {
     bool stop;
     /* This epoch's training steps: images, compute seconds, wall span. */
     size_t ep_images;
-    double ep_compute, ep_t0, ep_t1;
+    double ep_compute, ep_t0, ep_t1, ep_data, ep_send;
     struct et_qmsg *pending;    /* control message seen mid-epoch */
 };
 
@@ -259,9 +259,13 @@ compute_setup(struct compute *cp, Edgetrain__Assignment *a)
     mn_stage_output_shape(cp->runner->stage, &cp->out_h, &cp->out_w,
                           &cp->out_c);
     size_t batch = (size_t) cp->cfg.batch_capacity;
+    /* A chunk is a micro-batch, never the whole batch: the next stage's
+     * transfer overlaps this one's and memory per chunk stays small. */
     cp->micro = mc->micro_batch ? mc->micro_batch : (batch + 3) / 4;
-    if (cp->micro > batch) {
-        cp->micro = batch;
+    if (batch > 1 && cp->micro > (batch + 1) / 2) {
+        ET_WARN("micro-batch %zu of a %zu batch: using %zu", cp->micro,
+                batch, (batch + 1) / 2);
+        cp->micro = (batch + 1) / 2;
     }
     size_t per_image = (size_t) cp->out_h * cp->out_w * cp->out_c * 4;
     if (cp->micro * per_image > ET_WIRE_MAX_PAYLOAD) {
@@ -456,9 +460,11 @@ run_step(struct compute *cp, const float *x, const uint32_t *labels,
         return e;
     }
     cp->images_since += n;
+    double ts = now_s();
     send_output(cp, out, labels, n, cp->eval, cp->end_of_epoch);
     if (!cp->eval) {
         cp->ep_t1 = now_s();
+        cp->ep_send += cp->ep_t1 - ts;
     }
 
     if (cp->end_of_epoch) {
@@ -471,11 +477,13 @@ run_step(struct compute *cp, const float *x, const uint32_t *labels,
                 cp->test.n);
         double span = cp->ep_t1 - cp->ep_t0;
         ET_INFO("epoch %u training: %zu images in %.2f s = %.1f images/s; "
-                "compute alone %.2f s = %.1f images/s", done, cp->ep_images,
+                "compute alone %.2f s = %.1f images/s; reading batches "
+                "%.2f s, handing output on %.2f s", done, cp->ep_images,
                 span, span > 0 ? cp->ep_images / span : 0, cp->ep_compute,
-                cp->ep_compute > 0 ? cp->ep_images / cp->ep_compute : 0);
+                cp->ep_compute > 0 ? cp->ep_images / cp->ep_compute : 0,
+                cp->ep_data, cp->ep_send);
         cp->ep_images = 0;
-        cp->ep_compute = 0;
+        cp->ep_compute = cp->ep_data = cp->ep_send = 0;
         printf("epoch=%u test_top1=%.4f\n", done, stage_stats_top1(&cp->test));
         fflush(stdout);
         send_metrics(cp, true, done, cp->step);
@@ -622,8 +630,12 @@ run_source(struct compute *cp)
             }
             bool eval = i >= cp->steps_per_epoch;
             size_t idx = eval ? i - cp->steps_per_epoch : i;
+            double tf = now_s();
             size_t n = batcher_fill(eval ? cp->test_b : cp->train_b, idx,
                                     cp->x, cp->labels);
+            if (!eval) {
+                cp->ep_data += now_s() - tf;
+            }
             if (!n) {
                 continue;
             }
