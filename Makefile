@@ -243,12 +243,14 @@ distclean:
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 # --- agent: activation-stream benchmark (beside iperf3) --------------------
-.PHONY: bench-stream bench-pipeline
+.PHONY: bench-stream bench-pipeline bench-multipath
 bench-stream: $(BIN)/edgetrain
 	tests/bench/stream.sh $(BIN)/edgetrain
 bench-pipeline: $(BINS)
 	tests/bench/pipeline.sh $(BUILD)
-bench: bench-stream bench-pipeline
+bench-multipath: $(BIN)/edgetrain
+	tests/bench/multipath.sh $(BIN)/edgetrain
+bench: bench-stream bench-pipeline bench-multipath
 
 # --- controller policy plugins (controller branch) -------------------------
 # controller/plugins/*.c -> $(BUILD)/plugins/*.so, loaded with --plugin.
