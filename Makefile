@@ -185,10 +185,10 @@ DRIVER_SRC  := $(wildcard tests/drivers/*.c)
 DRIVER_BINS := $(patsubst tests/drivers/%.c,$(BUILD)/tests/drivers/%,$(DRIVER_SRC))
 $(BUILD)/obj/tests/drivers/%.o: tests/drivers/%.c $(GEN_H) $(OVS_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(OVS_CFLAGS) -MMD -MP -c -o $@ $<
+	$(call quiet,CC,$<)$(CC) $(CFLAGS) $(OVS_CFLAGS) -MMD -MP -c -o $@ $<
 $(BUILD)/tests/drivers/%: $(BUILD)/obj/tests/drivers/%.o $(TEST_LIBS) $(OVS_LIB)
 	@mkdir -p $(@D)
-	$(CC) -o $@ $< $(TEST_LIBS) $(OVS_LIBS) $(DEP_LIBS) $(LDFLAGS) -ldl
+	$(call quiet,LD,$@)$(CC) -o $@ $< $(TEST_LIBS) $(OVS_LIBS) $(DEP_LIBS) $(LDFLAGS) -ldl
 
 .PHONY: test tests
 tests: $(BINS) $(TEST_BINS) $(DRIVER_BINS)
@@ -262,6 +262,11 @@ $(BUILD)/plugins/%.so: controller/plugins/%.c controller/policy.h controller/pat
 	$(CC) $(CFLAGS) -fPIC -shared -o $@ $<
 all: $(PLUGINS)
 tests: $(PLUGINS)
+# Placement + routing time on a 1000-switch network (goal < 100 ms).
+.PHONY: bench-plan
+bench-plan: $(BIN)/edgetrain
+	$(BIN)/edgetrain bench-plan --switches 1000 --links 5000 --agents 64
+bench: bench-plan
 
 # --- arm64 cross build of the kernels and their tests -----------------------
 # `make CROSS=aarch64-linux-gnu-` builds kernels/ and tests/unit/test_kernels*

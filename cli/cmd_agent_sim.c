@@ -38,7 +38,10 @@ usage(FILE *f)
 "                          should declare this agent dead), keep the socket\n"
 "  --exit-after-ms N       close and exit after N ms\n"
 "  --metrics-ms N          send Metrics every N ms once assigned\n"
-"  --epoch-ms N            the reported epoch grows every N ms\n");
+"  --epoch-ms N            the reported epoch grows every N ms\n"
+"  --current RUN:GEN:STAGE:COUNT:FIRST-LAST:EPOCH   claim to be running\n"
+"                          that (Hello.current, token 16 x 0xab), as after\n"
+"                          a controller restart\n");
 }
 
 static long
@@ -97,7 +100,11 @@ print_assignment(const Edgetrain__Assignment *a)
                a->model->alpha, a->model->input_size, a->model->classes,
                a->model->batch, a->model->epochs);
     }
-    printf(" token=%zuB start_epoch=%u", a->token.len, a->start_epoch);
+    printf(" token=%zuB:", a->token.len);
+    for (size_t i = 0; i < a->token.len && i < 4; i++) {
+        printf("%02x", a->token.data[i]);
+    }
+    printf(" start_epoch=%u", a->start_epoch);
     for (size_t i = 0; i < a->n_upstream; i++) {
         print_peer("up", a->upstream[i]);
     }
@@ -125,6 +132,7 @@ cmd_agent_sim(int argc, char **argv)
         {"exit-after-ms", required_argument, NULL, 'x'},
         {"metrics-ms", required_argument, NULL, 'M'},
         {"epoch-ms", required_argument, NULL, 'e'},
+        {"current", required_argument, NULL, 'u'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -132,6 +140,7 @@ cmd_agent_sim(int argc, char **argv)
     double gflops = 0;
     long memory_mb = 0, cores = 0, silent_after = -1, exit_after = -1;
     long metrics_ms = 0, epoch_ms = 0;
+    const char *current = NULL;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -147,6 +156,7 @@ cmd_agent_sim(int argc, char **argv)
         case 'x': exit_after = atol(optarg); break;
         case 'M': metrics_ms = atol(optarg); break;
         case 'e': epoch_ms = atol(optarg); break;
+        case 'u': current = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -278,6 +288,25 @@ cmd_agent_sim(int argc, char **argv)
                 h.gflops = gflops;
                 h.protocol_version = 1;
                 h.software_version = "agent-sim " EDGETRAIN_VERSION;
+                Edgetrain__Assignment cur = EDGETRAIN__ASSIGNMENT__INIT;
+                uint8_t token[16];
+                unsigned long long run;
+                unsigned gen, stage, count, first, last, epoch;
+                if (current && sscanf(current, "%llx:%u:%u:%u:%u-%u:%u", &run,
+                                      &gen, &stage, &count, &first, &last,
+                                      &epoch) == 7) {
+                    memset(token, 0xab, sizeof token);
+                    cur.run_id = run;
+                    cur.generation = gen;
+                    cur.stage_index = stage;
+                    cur.stage_count = count;
+                    cur.first_block = first;
+                    cur.last_block = last;
+                    cur.token.data = token;
+                    cur.token.len = sizeof token;
+                    h.current = &cur;
+                    h.last_epoch = epoch;
+                }
                 send_frame(fd, ET_MSG_HELLO, &h.base);
                 break;
             }

@@ -2,7 +2,6 @@
 #include "ctl.h"
 
 #include <arpa/inet.h>
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -15,6 +14,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include "ctl-private.h"
 #include "httpapi.h"
 #include "linkstate.h"
 #include "log.h"
@@ -22,82 +22,6 @@
 #include "sbtopo.h"
 #include "southbound.h"
 #include "topology.h"
-
-/* Compute figure assumed for an agent that reports none. */
-#define DEFAULT_GFLOPS 10.0
-
-enum run_state {
-    RUN_WAITING,       /* for agents (or POST /start) */
-    RUN_RUNNING,
-    RUN_DEGRADED,      /* an agent of the run is gone */
-};
-
-static const char *const run_state_names[] = {"waiting", "running",
-                                              "degraded"};
-
-/* What the controller knows of one topology agent. */
-struct ctl_agent {
-    bool registered;            /* sent a Hello at some point */
-    bool alive;                 /* connected, heartbeats on time */
-    struct mgmt_conn *conn;     /* NULL unless alive */
-    char data_addr[128];        /* effective: Hello's, else topology's */
-    uint16_t data_port;
-    double gflops;
-    double memory_bytes;
-    uint32_t cores;
-    char software[64];
-    double registered_at;
-    uint32_t registrations;
-    /* Latest Metrics. */
-    bool have_metrics;
-    uint32_t epoch;
-    uint64_t step;
-    double images_per_s, loss, test_top1, test_top3;
-    uint32_t recv_queue, send_queue;
-    double compute_s, wait_s;
-    uint64_t chunks_received, chunks_duplicate, chunks_gap;
-    char last_error[160];
-    uint32_t checkpoints;
-    bool resend;                /* re-registered during a run */
-};
-
-struct ctl {
-    struct event_base *base;
-    struct ctl_config cfg;
-    char *listen, *http_addr;          /* owned copies */
-    struct topology *topo;
-    struct linkstate *ls;
-    struct policy_registry *reg;
-    const struct policy_placement *placement;
-    const struct policy_routing *routing;
-    struct ctl_agent *agents;          /* topo->n_agents */
-    struct mgmt *mgmt;
-    struct httpapi *http;
-    struct southbound *sb;
-    struct event *sb_event;            /* southbound event fd */
-    struct event *check;               /* deferred start/resend checks */
-    struct event *tick;                /* 1 s: re-plan on link change */
-    struct sbtopo sbt;                 /* topology in southbound terms */
-    bool *switch_up;
-    double started_at;
-
-    /* The run. */
-    enum run_state state;
-    struct plan plan;
-    bool have_plan;
-    uint64_t run_id;
-    uint8_t token[16];
-    uint32_t generation;
-    uint32_t start_epoch;
-    uint32_t boundary_epoch;           /* last epoch boundary seen */
-    uint64_t routes_generation;        /* southbound's */
-    uint64_t synced_generation;
-    bool assignments_pending;          /* waiting for FLOWS_SYNCED */
-    struct event *install_wait;        /* ...at most INSTALL_WAIT_MS */
-    char last_plan_error[256];
-    uint64_t path_replans, placement_replans, assignments_sent;
-    uint64_t sb_events;
-};
 
 void
 ctl_config_default(struct ctl_config *cfg)
@@ -122,10 +46,11 @@ ctl_config_default(struct ctl_config *cfg)
     cfg->port_base = 41000;
     cfg->replan_threshold = 0.2;
     cfg->replace_gain = 0.1;
+    cfg->failover_s = 30;
 }
 
-static size_t
-n_alive(const struct ctl *ctl)
+size_t
+ctl_n_alive(const struct ctl *ctl)
 {
     size_t n = 0;
     for (size_t i = 0; i < ctl->topo->n_agents; i++) {
@@ -136,10 +61,8 @@ n_alive(const struct ctl *ctl)
 
 /* ---- assignments ---------------------------------------------------------- */
 
-/* Sub-stream source ports: unique per sending stage and sub-stream, so
- * agents sharing a host (loopback) never collide. */
-static uint32_t
-substream_port(const struct ctl *ctl, size_t stage, size_t k)
+uint32_t
+ctl_substream_port(const struct ctl *ctl, size_t stage, size_t k)
 {
     return ctl->cfg.port_base + (uint32_t) (stage * POLICY_MAX_PATHS + k);
 }
@@ -163,7 +86,7 @@ fill_peer(const struct ctl *ctl, const struct plan_route *rt, size_t other,
         Edgetrain__SubStream *s = calloc(1, sizeof *s);
         edgetrain__sub_stream__init(s);
         s->id = (uint32_t) k;
-        s->local_port = substream_port(ctl, rt->from_stage, k);
+        s->local_port = ctl_substream_port(ctl, rt->from_stage, k);
         s->remote_port = ctl->agents[rt->dst].data_port;
         s->weight = ss->weight;
         /* Hops: the switches between the two agents. */
@@ -296,7 +219,7 @@ install_routes(struct ctl *ctl)
             const struct plan_substream *ss = &rt->sub[s];
             uint64_t id = ((uint64_t) ctl->generation << 16) | (r << 8) | s;
             int e = sbtopo_route(&ctl->sbt, id, rt->src, rt->dst,
-                                 (uint16_t) substream_port(ctl, r, s),
+                                 (uint16_t) ctl_substream_port(ctl, r, s),
                                  ctl->agents[rt->dst].data_port, ss->links,
                                  ss->n_links, &links[used], &routes[k]);
             if (e) {
@@ -474,7 +397,7 @@ collect_agents(const struct ctl *ctl, struct plan_agent *out, size_t *source)
 int
 ctl_start_run(struct ctl *ctl, char *err, size_t err_size)
 {
-    if (ctl->state != RUN_WAITING) {
+    if (ctl->state != RUN_WAITING && ctl->state != RUN_DONE) {
         snprintf(err, err_size, "a run is already going");
         return EALREADY;
     }
@@ -501,6 +424,8 @@ ctl_start_run(struct ctl *ctl, char *err, size_t err_size)
     if (e) {
         snprintf(ctl->last_plan_error, sizeof ctl->last_plan_error, "%s", err);
         ET_ERROR("run: planning failed: %s", err);
+        ctl->have_plan = false;         /* plan_compute cleared it */
+        ctl->state = RUN_WAITING;
         return e;
     }
     ctl->have_plan = true;
@@ -514,6 +439,10 @@ ctl_start_run(struct ctl *ctl, char *err, size_t err_size)
     ctl->generation = 1;
     ctl->start_epoch = 0;
     ctl->boundary_epoch = 0;
+    for (size_t i = 0; i < ctl->topo->n_agents; i++) {
+        ctl->agents[i].have_eval = false;    /* a new run's accuracies */
+        ctl->agents[i].n_substreams = 0;
+    }
     ET_INFO("run %016" PRIx64 ": %zu stages over %zu agents, bottleneck "
             "%.3f s/step, planned in %.2f ms (%s, %s)", ctl->run_id,
             ctl->plan.placement.n_stages, n, ctl->plan.bottleneck_s,
@@ -536,17 +465,108 @@ resend_to(struct ctl *ctl, size_t agent)
     }
 }
 
+/* After a controller restart: if the alive agents report every stage of
+ * one run (Hello.current), continue that run instead of starting a new
+ * one: same run id, token and placement, freshly routed, next generation.
+ * Returns true if it adopted one. */
+static bool
+try_adopt(struct ctl *ctl)
+{
+    const struct topology *t = ctl->topo;
+    for (size_t i = 0; i < t->n_agents; i++) {
+        const struct ctl_agent *lead = &ctl->agents[i];
+        if (!lead->alive || !lead->current.valid) {
+            continue;
+        }
+        uint32_t count = lead->current.count;
+        size_t *by_stage = calloc(count, sizeof *by_stage);
+        size_t found = 0;
+        for (size_t j = 0; j < t->n_agents; j++) {
+            const struct ctl_agent *x = &ctl->agents[j];
+            if (x->alive && x->current.valid
+                && x->current.run_id == lead->current.run_id
+                && x->current.count == count
+                && !by_stage[x->current.stage]) {
+                by_stage[x->current.stage] = j + 1;
+                found++;
+            }
+        }
+        if (found != count) {
+            free(by_stage);
+            continue;       /* not all stages back (yet) */
+        }
+        struct plan_agent *agents = calloc(count, sizeof *agents);
+        uint32_t (*ranges)[2] = calloc(count, sizeof *ranges);
+        uint32_t gen = 0, epoch = UINT32_MAX;
+        for (uint32_t s = 0; s < count; s++) {
+            size_t a = by_stage[s] - 1;
+            const struct ctl_agent *x = &ctl->agents[a];
+            agents[s] = (struct plan_agent) {a, x->gflops, x->memory_bytes};
+            ranges[s][0] = x->current.first;
+            ranges[s][1] = x->current.last;
+            gen = x->current.generation > gen ? x->current.generation : gen;
+            epoch = x->current.last_epoch < epoch ? x->current.last_epoch
+                                                  : epoch;
+        }
+        char err[256];
+        int e = plan_adopt(t, ctl->ls, agents, ranges, count, ctl->routing,
+                           &ctl->cfg.plan, &ctl->plan, err, sizeof err);
+        free(agents);
+        free(ranges);
+        free(by_stage);
+        for (size_t j = 0; j < t->n_agents; j++) {
+            if (ctl->agents[j].current.run_id == lead->current.run_id) {
+                ctl->agents[j].current.valid = false;   /* tried once */
+            }
+        }
+        if (e) {
+            ET_WARN("run: cannot adopt run %016" PRIx64 ": %s",
+                    lead->current.run_id, err);
+            plan_clear(&ctl->plan);
+            continue;
+        }
+        ctl->have_plan = true;
+        ctl->state = RUN_RUNNING;
+        ctl->run_id = lead->current.run_id;
+        memcpy(ctl->token, lead->current.token, sizeof ctl->token);
+        ctl->generation = gen + 1;
+        ctl->start_epoch = epoch;
+        ctl->boundary_epoch = epoch;
+        for (size_t j = 0; j < t->n_agents; j++) {
+            ctl->agents[j].resend = false;
+        }
+        mark_planned(ctl);
+        ET_INFO("run %016" PRIx64 ": adopted from the agents (%u stages, "
+                "generation %u, from epoch %u)", ctl->run_id, count,
+                ctl->generation, epoch);
+        deploy(ctl);
+        return true;
+    }
+    return false;
+}
+
 /* Deferred: start when enough agents are in; resend assignments to agents
  * of the run that came back. */
 static void
 check_cb(evutil_socket_t fd, short what, void *ctl_)
 {
     struct ctl *ctl = ctl_;
+    if (ctl->state == RUN_WAITING && try_adopt(ctl)) {
+        return;
+    }
     if (ctl->state == RUN_WAITING && ctl->cfg.expect_agents
-        && n_alive(ctl) >= ctl->cfg.expect_agents) {
+        && ctl_n_alive(ctl) >= ctl->cfg.expect_agents) {
         char err[256];
         ctl_start_run(ctl, err, sizeof err);
         return;
+    }
+    if (ctl->redeploy && ctl->have_plan) {
+        ctl->redeploy = false;
+        ctl->generation++;
+        for (size_t i = 0; i < ctl->topo->n_agents; i++) {
+            ctl->agents[i].resend = false;
+        }
+        deploy(ctl);
     }
     for (size_t i = 0; i < ctl->topo->n_agents; i++) {
         if (ctl->agents[i].resend && ctl->agents[i].alive) {
@@ -566,48 +586,84 @@ check_cb(evutil_socket_t fd, short what, void *ctl_)
     }
 }
 
-/* Placement is reconsidered only here, when every stage has moved past
- * 'epoch'. */
-static void
-epoch_boundary(struct ctl *ctl, uint32_t epoch)
+/* Re-places the run on the agents alive now (the source stays where it is
+ * while it is alive: it holds the data). Unless 'force', the new placement
+ * is taken only if it beats the current bottleneck by replace_gain.
+ * Returns true if new Assignments went out. */
+static bool
+replace_placement(struct ctl *ctl, uint32_t start_epoch, bool force,
+                  const char *why)
 {
-    ctl->boundary_epoch = epoch;
     struct plan_agent *agents = calloc(ctl->topo->n_agents, sizeof *agents);
     size_t source;
     size_t n = collect_agents(ctl, agents, &source);
-    /* Keep the source: it holds the data. */
     size_t cur_src = plan_stage_agent(&ctl->plan, 0);
     for (size_t i = 0; i < n; i++) {
         if (agents[i].topo == cur_src) {
             source = i;
         }
     }
+    struct plan_options opt = ctl->cfg.plan;
+    if (opt.stages > n) {
+        opt.stages = 0;           /* fewer agents than asked: automatic */
+    }
     struct plan np = {0};
     char err[256];
-    int e = plan_compute(ctl->topo, ctl->ls, agents, n, source,
-                         ctl->placement, ctl->routing, &ctl->cfg.plan, &np,
-                         err, sizeof err);
+    int e = n ? plan_compute(ctl->topo, ctl->ls, agents, n, source,
+                             ctl->placement, ctl->routing, &opt, &np, err,
+                             sizeof err)
+              : ENOENT;
     free(agents);
-    if (!e && np.bottleneck_s < ctl->plan.bottleneck_s
-                                * (1 - ctl->cfg.replace_gain)) {
-        ET_INFO("run: epoch %u boundary: new placement %.3f s/step beats "
-                "%.3f s/step", epoch, np.bottleneck_s, ctl->plan.bottleneck_s);
-        plan_clear(&ctl->plan);
-        ctl->plan = np;
-        ctl->generation++;
-        ctl->placement_replans++;
-        ctl->start_epoch = epoch;
-        mark_planned(ctl);
-        deploy(ctl);
-        return;
+    if (e) {
+        if (force) {
+            ET_WARN("run: %s: no new placement: %s", why,
+                    n ? err : "no agent alive");
+        }
+        plan_clear(&np);
+        return false;
     }
-    plan_clear(&np);
+    if (!force && !(np.bottleneck_s < ctl->plan.bottleneck_s
+                                      * (1 - ctl->cfg.replace_gain))) {
+        plan_clear(&np);
+        return false;
+    }
+    ET_INFO("run: %s: new placement, %zu stages, %.3f s/step (was %.3f)",
+            why, np.placement.n_stages, np.bottleneck_s,
+            ctl->plan.bottleneck_s);
+    plan_clear(&ctl->plan);
+    ctl->plan = np;
+    ctl->generation++;
+    ctl->placement_replans++;
+    ctl->start_epoch = start_epoch;
+    ctl->state = RUN_RUNNING;
+    mark_planned(ctl);
+    deploy(ctl);
+    return true;
+}
+
+/* Placement is reconsidered here, when every stage has moved past
+ * 'epoch' (and on failover, see tick_cb). */
+static void
+epoch_boundary(struct ctl *ctl, uint32_t epoch)
+{
+    char why[64];
+    ctl->boundary_epoch = epoch;
+    snprintf(why, sizeof why, "epoch %u boundary", epoch);
+    replace_placement(ctl, epoch, false, why);
 }
 
 static void
 tick_cb(evutil_socket_t fd, short what, void *ctl_)
 {
     struct ctl *ctl = ctl_;
+    /* A stage agent gone for --failover-s: the pipeline is stalled, no
+     * epoch boundary will come; re-place on the agents still alive, from
+     * the last boundary. */
+    if (ctl->state == RUN_DEGRADED && ctl->cfg.failover_s > 0
+        && plan_now() - ctl->degraded_since >= ctl->cfg.failover_s) {
+        ctl->degraded_since = plan_now();      /* retry period on failure */
+        replace_placement(ctl, ctl->boundary_epoch, true, "failover");
+    }
     if (ctl->have_plan && ctl->topo->n_switches
         && linkstate_changed(ctl->ls, ctl->cfg.replan_threshold)) {
         replan_paths(ctl, "link load changed");
@@ -655,6 +711,12 @@ on_hello(void *ctl_, struct mgmt_conn *conn, const Edgetrain__Hello *h,
         ET_WARN("mgmt: agent '%s' listens on %s, topology says %s (flows "
                 "use the topology's address)", h->name, addr, ta->data_addr);
     }
+    if (ag->registered && strcmp(ag->data_addr, addr) && ctl->have_plan) {
+        /* Its peers and the pinned flows use the old address. */
+        ET_INFO("mgmt: agent '%s' moved from %s to %s: re-deploying the run",
+                h->name, ag->data_addr, addr);
+        ctl->redeploy = true;
+    }
     snprintf(ag->data_addr, sizeof ag->data_addr, "%s", addr);
     ag->data_port = port;
     ag->gflops = h->gflops > 0 ? h->gflops
@@ -670,10 +732,28 @@ on_hello(void *ctl_, struct mgmt_conn *conn, const Edgetrain__Hello *h,
     ag->registered_at = plan_now();
     ag->registrations++;
     mgmt_conn_set_data(conn, ag);
-    if (h->current && h->current->run_id) {
+    ag->current.valid = false;
+    const Edgetrain__Assignment *cur = h->current;
+    if (cur && cur->run_id) {
         ET_INFO("mgmt: agent '%s' was running run %016" PRIx64 " generation "
-                "%u (last epoch %u)", h->name, h->current->run_id,
-                h->current->generation, h->last_epoch);
+                "%u, stage %u/%u, blocks %u-%u (last epoch %u)", h->name,
+                cur->run_id, cur->generation, cur->stage_index,
+                cur->stage_count, cur->first_block, cur->last_block,
+                h->last_epoch);
+        if (cur->stage_index < cur->stage_count
+            && cur->stage_count <= BLOCKCOST_BLOCKS
+            && cur->token.len == sizeof ag->current.token) {
+            ag->current.valid = true;
+            ag->current.run_id = cur->run_id;
+            ag->current.generation = cur->generation;
+            ag->current.stage = cur->stage_index;
+            ag->current.count = cur->stage_count;
+            ag->current.first = cur->first_block;
+            ag->current.last = cur->last_block;
+            ag->current.last_epoch = h->last_epoch;
+            memcpy(ag->current.token, cur->token.data,
+                   sizeof ag->current.token);
+        }
     }
     /* Welcome goes out when this returns; a start or a re-sent Assignment
      * follows from check_cb, after it. */
@@ -722,6 +802,45 @@ store_checkpoint(struct ctl *ctl, struct ctl_agent *ag, const char *name,
     }
 }
 
+/* A run is done when every stage's agent reported a test accuracy for an
+ * epoch at or past the last one. With --exit-when-done the controller then
+ * leaves its loop a few seconds later, so followers of /status (the
+ * emulator, the demo) can read the final state first. */
+static void
+exit_loop_cb(evutil_socket_t fd, short what, void *base)
+{
+    event_base_loopexit(base, NULL);
+}
+
+static void
+check_done(struct ctl *ctl)
+{
+    if (ctl->state != RUN_RUNNING || !ctl->have_plan || !ctl->cfg.epochs) {
+        return;
+    }
+    for (size_t s = 0; s < ctl->plan.placement.n_stages; s++) {
+        const struct ctl_agent *x =
+            &ctl->agents[plan_stage_agent(&ctl->plan, s)];
+        if (!x->have_eval || x->eval_epoch < ctl->cfg.epochs) {
+            return;
+        }
+    }
+    ctl->state = RUN_DONE;
+    ET_INFO("run %016" PRIx64 " done: %u epochs, every stage evaluated",
+            ctl->run_id, ctl->cfg.epochs);
+    for (size_t s = 0; s < ctl->plan.placement.n_stages; s++) {
+        size_t a = plan_stage_agent(&ctl->plan, s);
+        ET_INFO("run: stage %zu on %s: test top-1 %.4f top-3 %.4f", s + 1,
+                ctl->topo->agents[a].name, ctl->agents[a].test_top1,
+                ctl->agents[a].test_top3);
+    }
+    if (ctl->cfg.exit_when_done) {
+        struct timeval tv = {3, 0};
+        event_base_once(ctl->base, -1, EV_TIMEOUT, exit_loop_cb, ctl->base,
+                        &tv);
+    }
+}
+
 static void
 on_frame(void *ctl_, struct mgmt_conn *conn, int type,
          const ProtobufCMessage *msg, const uint8_t *payload, size_t len)
@@ -743,6 +862,19 @@ on_frame(void *ctl_, struct mgmt_conn *conn, int type,
         if (m->eval_done) {
             ag->test_top1 = m->test_top1;
             ag->test_top3 = m->test_top3;
+            ag->have_eval = true;
+            ag->eval_epoch = m->epoch;
+        }
+        ag->n_substreams = 0;
+        for (size_t i = 0; i < m->n_substreams
+                           && i < CTL_MAX_SUBSTREAMS; i++) {
+            const Edgetrain__SubStreamStats *ss = m->substreams[i];
+            snprintf(ag->substreams[i].peer, sizeof ag->substreams[i].peer,
+                     "%s", ss->peer ? ss->peer : "");
+            ag->substreams[i].id = ss->id;
+            ag->substreams[i].bytes = ss->bytes;
+            ag->substreams[i].chunks = ss->chunks;
+            ag->n_substreams = i + 1;
         }
         ag->recv_queue = m->recv_queue;
         ag->send_queue = m->send_queue;
@@ -763,9 +895,11 @@ on_frame(void *ctl_, struct mgmt_conn *conn, int type,
                     min_epoch = x->epoch;
                 }
             }
-            if (all && min_epoch > ctl->boundary_epoch) {
+            if (all && min_epoch > ctl->boundary_epoch
+                && ctl->state == RUN_RUNNING) {
                 epoch_boundary(ctl, min_epoch);
             }
+            check_done(ctl);
         }
     } else if (type == ET_MSG_CHECKPOINT) {
         store_checkpoint(ctl, ag, name, (const Edgetrain__Checkpoint *) msg,
@@ -793,326 +927,12 @@ on_closed(void *ctl_, struct mgmt_conn *conn, const char *reason)
         for (size_t s = 0; s < ctl->plan.placement.n_stages; s++) {
             if (plan_stage_agent(&ctl->plan, s) == idx) {
                 ctl->state = RUN_DEGRADED;
+                ctl->degraded_since = plan_now();
                 ET_WARN("run: stage %zu lost its agent; waiting for it to "
                         "come back", s);
             }
         }
     }
-}
-
-/* ---- status ------------------------------------------------------------- */
-
-static cJSON *
-json_agents(const struct ctl *ctl)
-{
-    cJSON *arr = cJSON_CreateArray();
-    for (size_t i = 0; i < ctl->topo->n_agents; i++) {
-        const struct topo_agent *ta = &ctl->topo->agents[i];
-        const struct ctl_agent *ag = &ctl->agents[i];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "name", ta->name);
-        cJSON_AddBoolToObject(o, "registered", ag->registered);
-        cJSON_AddBoolToObject(o, "alive", ag->alive);
-        cJSON_AddStringToObject(o, "data", ag->data_addr[0] ? ag->data_addr
-                                                            : ta->data_addr);
-        if (ta->sw >= 0) {
-            cJSON_AddStringToObject(o, "switch",
-                                    ctl->topo->switches[ta->sw].name);
-            cJSON_AddNumberToObject(o, "port", ta->port);
-        }
-        cJSON_AddNumberToObject(o, "gflops", ag->registered ? ag->gflops
-                                                            : ta->gflops);
-        cJSON_AddNumberToObject(o, "memory_mb",
-                                (ag->registered ? ag->memory_bytes
-                                 : (double) ta->memory_bytes) / 1048576.0);
-        cJSON_AddNumberToObject(o, "registrations", ag->registrations);
-        if (ag->software[0]) {
-            cJSON_AddStringToObject(o, "software", ag->software);
-        }
-        if (ag->have_metrics) {
-            cJSON *m = cJSON_AddObjectToObject(o, "metrics");
-            cJSON_AddNumberToObject(m, "epoch", ag->epoch);
-            cJSON_AddNumberToObject(m, "step", (double) ag->step);
-            cJSON_AddNumberToObject(m, "images_per_s", ag->images_per_s);
-            cJSON_AddNumberToObject(m, "loss", ag->loss);
-            cJSON_AddNumberToObject(m, "test_top1", ag->test_top1);
-            cJSON_AddNumberToObject(m, "test_top3", ag->test_top3);
-            cJSON_AddNumberToObject(m, "recv_queue", ag->recv_queue);
-            cJSON_AddNumberToObject(m, "send_queue", ag->send_queue);
-            cJSON_AddNumberToObject(m, "compute_s", ag->compute_s);
-            cJSON_AddNumberToObject(m, "wait_s", ag->wait_s);
-            cJSON_AddNumberToObject(m, "chunks_received",
-                                    (double) ag->chunks_received);
-            cJSON_AddNumberToObject(m, "chunks_gap", (double) ag->chunks_gap);
-        }
-        if (ag->last_error[0]) {
-            cJSON_AddStringToObject(o, "last_error", ag->last_error);
-        }
-        cJSON_AddItemToArray(arr, o);
-    }
-    return arr;
-}
-
-static cJSON *
-json_links(const struct ctl *ctl)
-{
-    const struct topology *t = ctl->topo;
-    cJSON *arr = cJSON_CreateArray();
-    for (size_t l = 0; l < t->n_links; l++) {
-        const struct topo_link *tl = &t->links[l];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "a", topology_node_name(t, tl->a));
-        cJSON_AddStringToObject(o, "b", topology_node_name(t, tl->b));
-        cJSON_AddNumberToObject(o, "a_port", tl->a_port);
-        cJSON_AddNumberToObject(o, "b_port", tl->b_port);
-        cJSON_AddBoolToObject(o, "access", tl->access);
-        cJSON_AddBoolToObject(o, "up", ctl->ls->links[l].up);
-        cJSON_AddNumberToObject(o, "capacity_mbps", tl->capacity_mbps);
-        cJSON_AddNumberToObject(o, "delay_ms", tl->delay_ms);
-        cJSON_AddNumberToObject(o, "loss_pct", tl->loss_pct);
-        cJSON_AddNumberToObject(o, "rate_ab_mbps",
-                                ctl->ls->links[l].dir[0].rate_mbps);
-        cJSON_AddNumberToObject(o, "rate_ba_mbps",
-                                ctl->ls->links[l].dir[1].rate_mbps);
-        cJSON_AddNumberToObject(o, "util_ab", linkstate_utilisation(ctl->ls,
-                                                                    l, 0));
-        cJSON_AddNumberToObject(o, "util_ba", linkstate_utilisation(ctl->ls,
-                                                                    l, 1));
-        cJSON_AddNumberToObject(o, "residual_ab_mbps",
-                                linkstate_residual_mbps(ctl->ls, l, 0));
-        cJSON_AddNumberToObject(o, "residual_ba_mbps",
-                                linkstate_residual_mbps(ctl->ls, l, 1));
-        cJSON_AddItemToArray(arr, o);
-    }
-    return arr;
-}
-
-static void
-json_plan(const struct ctl *ctl, cJSON *root)
-{
-    cJSON *placement = cJSON_AddArrayToObject(root, "placement");
-    cJSON *paths = cJSON_AddArrayToObject(root, "paths");
-    if (!ctl->have_plan) {
-        return;
-    }
-    const struct plan *pl = &ctl->plan;
-    const struct topology *t = ctl->topo;
-    for (size_t s = 0; s < pl->placement.n_stages; s++) {
-        const struct placement_stage *st = &pl->placement.stages[s];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "stage", (double) s);
-        cJSON_AddStringToObject(o, "agent",
-                                t->agents[plan_stage_agent(pl, s)].name);
-        cJSON *blocks = cJSON_AddArrayToObject(o, "blocks");
-        for (uint32_t b = st->first_block; b <= st->last_block; b++) {
-            cJSON_AddItemToArray(blocks, cJSON_CreateNumber(b));
-        }
-        cJSON_AddNumberToObject(o, "first_block", st->first_block);
-        cJSON_AddNumberToObject(o, "last_block", st->last_block);
-        cJSON_AddNumberToObject(o, "compute_s", st->compute_s);
-        cJSON_AddNumberToObject(o, "transfer_s", st->transfer_s);
-        cJSON_AddNumberToObject(o, "memory_mb", st->memory_bytes / 1048576.0);
-        cJSON_AddItemToArray(placement, o);
-    }
-    for (size_t r = 0; r < pl->n_routes; r++) {
-        const struct plan_route *rt = &pl->routes[r];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "from", t->agents[rt->src].name);
-        cJSON_AddStringToObject(o, "to", t->agents[rt->dst].name);
-        cJSON_AddNumberToObject(o, "from_stage", (double) rt->from_stage);
-        cJSON_AddNumberToObject(o, "demand_mbps", rt->demand_mbps);
-        cJSON_AddNumberToObject(o, "rate_mbps", rt->rate_mbps);
-        cJSON *subs = cJSON_AddArrayToObject(o, "substreams");
-        for (size_t k = 0; k < rt->n_sub; k++) {
-            const struct plan_substream *ss = &rt->sub[k];
-            cJSON *so = cJSON_CreateObject();
-            cJSON_AddNumberToObject(so, "id", (double) k);
-            cJSON_AddNumberToObject(so, "weight", ss->weight);
-            cJSON_AddNumberToObject(so, "local_port",
-                                    substream_port(ctl, r, k));
-            cJSON_AddNumberToObject(so, "remote_port",
-                                    ctl->agents[rt->dst].data_port);
-            cJSON *hops = cJSON_AddArrayToObject(so, "hops");
-            for (size_t h = 1; h < ss->n_links; h++) {
-                cJSON_AddItemToArray(hops, cJSON_CreateString(
-                                         topology_node_name(t, ss->nodes[h])));
-            }
-            cJSON_AddNumberToObject(so, "delay_ms", ss->delay_ms);
-            cJSON_AddNumberToObject(so, "bottleneck_mbps",
-                                    isfinite(ss->bottleneck_mbps)
-                                    ? ss->bottleneck_mbps : -1);
-            cJSON_AddItemToArray(subs, so);
-        }
-        cJSON_AddItemToArray(paths, o);
-    }
-}
-
-char *
-ctl_status_json(const struct ctl *ctl)
-{
-    cJSON *root = cJSON_CreateObject();
-    cJSON *c = cJSON_AddObjectToObject(root, "controller");
-    cJSON_AddStringToObject(c, "version", EDGETRAIN_VERSION);
-    cJSON_AddNumberToObject(c, "uptime_s", plan_now() - ctl->started_at);
-    cJSON_AddStringToObject(c, "topology", ctl->topo->name);
-    cJSON_AddStringToObject(c, "placement_policy", ctl->placement->name);
-    cJSON_AddStringToObject(c, "routing_policy", ctl->routing->name);
-    cJSON_AddBoolToObject(c, "openflow", ctl->sb != NULL);
-    cJSON *run = cJSON_AddObjectToObject(root, "run");
-    char id[24];
-    snprintf(id, sizeof id, "%016" PRIx64, ctl->run_id);
-    cJSON_AddStringToObject(run, "state", run_state_names[ctl->state]);
-    cJSON_AddStringToObject(run, "run_id", ctl->have_plan ? id : "");
-    cJSON_AddNumberToObject(run, "generation", ctl->generation);
-    cJSON_AddNumberToObject(run, "expect_agents",
-                            (double) ctl->cfg.expect_agents);
-    cJSON_AddNumberToObject(run, "alive_agents", (double) n_alive(ctl));
-    cJSON_AddNumberToObject(run, "bottleneck_s", ctl->have_plan
-                                                 ? ctl->plan.bottleneck_s : 0);
-    cJSON_AddNumberToObject(run, "plan_ms", ctl->plan.plan_ms);
-    cJSON_AddNumberToObject(run, "path_replans", (double) ctl->path_replans);
-    cJSON_AddNumberToObject(run, "placement_replans",
-                            (double) ctl->placement_replans);
-    cJSON_AddNumberToObject(run, "epoch_boundary", ctl->boundary_epoch);
-    if (ctl->last_plan_error[0]) {
-        cJSON_AddStringToObject(run, "last_error", ctl->last_plan_error);
-    }
-    cJSON *sw = cJSON_AddArrayToObject(root, "switches");
-    for (size_t i = 0; i < ctl->topo->n_switches; i++) {
-        cJSON *o = cJSON_CreateObject();
-        char dpid[24];
-        snprintf(dpid, sizeof dpid, "%016" PRIx64, ctl->topo->switches[i].dpid);
-        cJSON_AddStringToObject(o, "name", ctl->topo->switches[i].name);
-        cJSON_AddStringToObject(o, "dpid", dpid);
-        cJSON_AddBoolToObject(o, "connected", ctl->switch_up[i]);
-        cJSON_AddItemToArray(sw, o);
-    }
-    cJSON_AddItemToObject(root, "agents", json_agents(ctl));
-    cJSON_AddItemToObject(root, "links", json_links(ctl));
-    json_plan(ctl, root);
-    char *s = cJSON_Print(root);
-    cJSON_Delete(root);
-    return s;
-}
-
-void
-ctl_metrics_text(const struct ctl *ctl, struct evbuffer *out)
-{
-    const struct topology *t = ctl->topo;
-    const struct mgmt_stats *ms = mgmt_get_stats(ctl->mgmt);
-    evbuffer_add_printf(out,
-        "# HELP edgetrain_agents_alive Agents connected with heartbeats on time.\n"
-        "# TYPE edgetrain_agents_alive gauge\n"
-        "edgetrain_agents_alive %zu\n", n_alive(ctl));
-    evbuffer_add_printf(out,
-        "# HELP edgetrain_agent_up 1 if the agent is alive.\n"
-        "# TYPE edgetrain_agent_up gauge\n");
-    for (size_t i = 0; i < t->n_agents; i++) {
-        evbuffer_add_printf(out, "edgetrain_agent_up{agent=\"%s\"} %d\n",
-                            t->agents[i].name, ctl->agents[i].alive);
-    }
-    static const struct {
-        const char *name, *help;
-        size_t off;
-    } gauges[] = {
-        {"edgetrain_agent_images_per_second", "Training throughput.",
-         offsetof(struct ctl_agent, images_per_s)},
-        {"edgetrain_agent_loss", "Latest training loss of the stage head.",
-         offsetof(struct ctl_agent, loss)},
-        {"edgetrain_agent_test_top1", "Latest test top-1 accuracy.",
-         offsetof(struct ctl_agent, test_top1)},
-    };
-    for (size_t g = 0; g < sizeof gauges / sizeof *gauges; g++) {
-        evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s gauge\n",
-                            gauges[g].name, gauges[g].help, gauges[g].name);
-        for (size_t i = 0; i < t->n_agents; i++) {
-            if (ctl->agents[i].have_metrics) {
-                double v = *(const double *) ((const char *) &ctl->agents[i]
-                                              + gauges[g].off);
-                evbuffer_add_printf(out, "%s{agent=\"%s\"} %g\n",
-                                    gauges[g].name, t->agents[i].name, v);
-            }
-        }
-    }
-    evbuffer_add_printf(out, "# HELP edgetrain_agent_epoch Epoch the agent "
-                        "reports.\n# TYPE edgetrain_agent_epoch gauge\n");
-    for (size_t i = 0; i < t->n_agents; i++) {
-        if (ctl->agents[i].have_metrics) {
-            evbuffer_add_printf(out, "edgetrain_agent_epoch{agent=\"%s\"} %u\n",
-                                t->agents[i].name, ctl->agents[i].epoch);
-        }
-    }
-    evbuffer_add_printf(out,
-        "# HELP edgetrain_link_up 1 if the link is up.\n"
-        "# TYPE edgetrain_link_up gauge\n");
-    for (size_t l = 0; l < t->n_links; l++) {
-        evbuffer_add_printf(out, "edgetrain_link_up{a=\"%s\",b=\"%s\"} %d\n",
-                            topology_node_name(t, t->links[l].a),
-                            topology_node_name(t, t->links[l].b),
-                            ctl->ls->links[l].up);
-    }
-    evbuffer_add_printf(out,
-        "# HELP edgetrain_link_utilisation Measured rate over capacity.\n"
-        "# TYPE edgetrain_link_utilisation gauge\n");
-    for (size_t l = 0; l < t->n_links; l++) {
-        for (int d = 0; d < 2; d++) {
-            const char *from = topology_node_name(t, d ? t->links[l].b
-                                                       : t->links[l].a);
-            const char *to = topology_node_name(t, d ? t->links[l].a
-                                                     : t->links[l].b);
-            evbuffer_add_printf(out, "edgetrain_link_utilisation{from=\"%s\","
-                                "to=\"%s\"} %g\n", from, to,
-                                linkstate_utilisation(ctl->ls, l, d));
-        }
-    }
-    evbuffer_add_printf(out,
-        "# HELP edgetrain_substream_weight Share of a stream's chunks.\n"
-        "# TYPE edgetrain_substream_weight gauge\n");
-    if (ctl->have_plan) {
-        for (size_t r = 0; r < ctl->plan.n_routes; r++) {
-            const struct plan_route *rt = &ctl->plan.routes[r];
-            for (size_t k = 0; k < rt->n_sub; k++) {
-                evbuffer_add_printf(out, "edgetrain_substream_weight{from=\""
-                                    "%s\",to=\"%s\",id=\"%zu\"} %g\n",
-                                    t->agents[rt->src].name,
-                                    t->agents[rt->dst].name, k,
-                                    rt->sub[k].weight);
-            }
-        }
-    }
-    evbuffer_add_printf(out,
-        "# HELP edgetrain_plan_bottleneck_seconds Planned step time.\n"
-        "# TYPE edgetrain_plan_bottleneck_seconds gauge\n"
-        "edgetrain_plan_bottleneck_seconds %g\n"
-        "# HELP edgetrain_plan_duration_ms Time the last (re)plan took.\n"
-        "# TYPE edgetrain_plan_duration_ms gauge\n"
-        "edgetrain_plan_duration_ms %g\n"
-        "# HELP edgetrain_replans_total Re-plans since start.\n"
-        "# TYPE edgetrain_replans_total counter\n"
-        "edgetrain_replans_total{kind=\"paths\"} %" PRIu64 "\n"
-        "edgetrain_replans_total{kind=\"placement\"} %" PRIu64 "\n"
-        "# HELP edgetrain_run_generation Generation of the run's plan.\n"
-        "# TYPE edgetrain_run_generation gauge\n"
-        "edgetrain_run_generation %u\n",
-        ctl->have_plan ? ctl->plan.bottleneck_s : 0, ctl->plan.plan_ms,
-        ctl->path_replans, ctl->placement_replans, ctl->generation);
-    evbuffer_add_printf(out,
-        "# HELP edgetrain_mgmt_connections_total Management connections.\n"
-        "# TYPE edgetrain_mgmt_connections_total counter\n"
-        "edgetrain_mgmt_connections_total %" PRIu64 "\n"
-        "# HELP edgetrain_mgmt_frames_total Management frames.\n"
-        "# TYPE edgetrain_mgmt_frames_total counter\n"
-        "edgetrain_mgmt_frames_total{dir=\"in\"} %" PRIu64 "\n"
-        "edgetrain_mgmt_frames_total{dir=\"out\"} %" PRIu64 "\n"
-        "# HELP edgetrain_mgmt_bad_frames_total Connections closed for bad "
-        "input.\n"
-        "# TYPE edgetrain_mgmt_bad_frames_total counter\n"
-        "edgetrain_mgmt_bad_frames_total %" PRIu64 "\n"
-        "# HELP edgetrain_mgmt_timeouts_total Agents declared dead.\n"
-        "# TYPE edgetrain_mgmt_timeouts_total counter\n"
-        "edgetrain_mgmt_timeouts_total %" PRIu64 "\n",
-        ms->connections, ms->frames_in, ms->frames_out, ms->bad_frames,
-        ms->timeouts);
 }
 
 /* ---- lifecycle ------------------------------------------------------------ */

@@ -59,6 +59,10 @@ struct ctl_config {
     double replace_gain;         /* re-place at an epoch boundary if the
                                   * bottleneck improves by this fraction */
     const char *checkpoint_dir;  /* store agents' checkpoints, or NULL */
+    double failover_s;           /* re-place without a dead stage agent
+                                  * after this long (0: never) */
+    bool exit_when_done;         /* leave the event loop when the run is
+                                  * done (emulator, demo, experiments) */
 };
 
 /* Fills 'cfg' with the defaults (paper's model, bottleneck-dp,

@@ -85,9 +85,9 @@ flowbench_bridge_target(const char *bridge)
 }
 
 /* The flows: sub-stream flows from 10.0.x.y:(1024+i) to 10.1.0.1:5001,
- * in_port 1 -> output 2, all distinct. */
+ * in_port 1 -> output 'out_port', all distinct. */
 static void
-fb_build(struct flows_set *set, size_t count)
+fb_build(struct flows_set *set, size_t count, uint32_t out_port)
 {
     struct flows_key key;
 
@@ -97,18 +97,35 @@ fb_build(struct flows_set *set, size_t count)
         uint32_t src = htonl(0x0a000000 | (uint32_t) (i + 1));
         flows_key_substream(&key, 1, IPPROTO_TCP, src, htonl(0x0a010001),
                             htons(1024 + i % 60000), htons(5001));
-        flows_set_put(set, &key, flows_cookie(FLOWS_SUBSTREAM, i), 2);
+        flows_set_put(set, &key, flows_cookie(FLOWS_SUBSTREAM, i), out_port);
     }
 }
 
+/* Runs 'sw' until the batch in flight is done, the connection fails or
+ * 'deadline' (time_msec()) passes. */
+static int
+fb_run(struct ofswitch *sw, struct flowbench_ctx *ctx, long long int deadline)
+{
+    while (!ctx->done && time_msec() < deadline) {
+        ofswitch_run(sw);
+        if (ctx->done) {
+            break;
+        }
+        ofswitch_wait(sw);
+        poll_timer_wait_until(deadline);
+        poll_block();
+    }
+    return !ctx->done ? ETIMEDOUT : ctx->error;
+}
+
 int
-flowbench_run(const char *target, size_t count, bool bundles, int timeout_ms,
-              struct flowbench_result *r)
+flowbench_run(const char *target, size_t count, bool bundles, bool modify,
+              int timeout_ms, struct flowbench_result *r)
 {
     struct flowbench_ctx ctx = { .ready = false };
     struct flows_set set;
-    long long int t0, t1 = 0, t2 = 0, t3, deadline;   /* t*: usec. */
-    bool sent = false;
+    long long int t0, t1, t2, t3, deadline;     /* t*: usec. */
+    int error;
 
     memset(r, 0, sizeof *r);
     if (!getenv("EDGETRAIN_LOG") || strcmp(getenv("EDGETRAIN_LOG"), "debug")) {
@@ -121,26 +138,26 @@ flowbench_run(const char *target, size_t count, bool bundles, int timeout_ms,
     struct ofswitch *sw = ofswitch_create_active(target, &fb_callbacks, &ctx);
     ofswitch_set_use_bundles(sw, bundles);
 
-    while (!ctx.done && time_msec() < deadline) {
+    /* Connect and handshake: 'ready' ends the wait like a batch would. */
+    while (!ctx.ready && !ctx.done && time_msec() < deadline) {
         ofswitch_run(sw);
-        if (ctx.ready && !sent && !ctx.done) {
-            t1 = time_usec();
-            fb_build(&set, count);
-            t2 = time_usec();
-            r->n_mods = ofswitch_sync(sw, &set, OFSWITCH_REPLACE) + 1;
-            sent = true;
+        if (!ctx.ready) {
+            ofswitch_wait(sw);
+            poll_timer_wait_until(deadline);
+            poll_block();
         }
-        if (ctx.done) {
-            break;
-        }
-        ofswitch_wait(sw);
-        poll_timer_wait_until(deadline);
-        poll_block();
     }
-    t3 = time_usec();
+    if (!ctx.ready) {
+        error = ctx.done ? ctx.error : ETIMEDOUT;
+        goto out;
+    }
 
-    int error = !ctx.done ? ETIMEDOUT : !sent && !ctx.error ? EPROTO
-                : ctx.error;
+    t1 = time_usec();
+    fb_build(&set, count, 2);
+    t2 = time_usec();
+    r->n_mods = ofswitch_sync(sw, &set, OFSWITCH_REPLACE);
+    error = fb_run(sw, &ctx, deadline);
+    t3 = time_usec();
     if (!error && flows_set_count(ofswitch_installed(sw)) != count + 1) {
         error = EPROTO;         /* Should not happen: a bug if it does. */
     }
@@ -149,6 +166,22 @@ flowbench_run(const char *target, size_t count, bool bundles, int timeout_ms,
     r->build_ms = (t2 - t1) / 1e3;
     r->install_ms = (t3 - t2) / 1e3;
     r->total_ms = (t3 - t0) / 1e3;
+
+    if (!error && modify) {
+        /* Every flow to another port: the switch-over step of a re-route
+         * of 'count' sub-streams. */
+        fb_build(&set, count, 3);
+        ctx.done = false;
+        t1 = time_usec();
+        size_t n = ofswitch_sync(sw, &set, OFSWITCH_MODIFY);
+        error = fb_run(sw, &ctx, deadline);
+        r->modify_ms = (time_usec() - t1) / 1e3;
+        if (!error && n != count) {
+            error = EPROTO;
+        }
+    }
+
+out:
     ofswitch_destroy(sw);
     flows_set_destroy(&set);
     return error;

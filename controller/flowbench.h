@@ -19,14 +19,17 @@ struct flowbench_result {
     double build_ms;            /* Building the desired flow set. */
     double install_ms;          /* First flow_mod sent -> last barrier. */
     double total_ms;            /* All of the above. */
+    double modify_ms;           /* With 'modify': every flow re-pointed
+                                 * (one bundle of modifies + barrier). */
 };
 
 /* Installs 'count' flows into the switch at vconn 'target' ("unix:PATH",
  * "tcp:IP:PORT"), in one bundle if 'bundles', otherwise as plain flow_mods
- * and a barrier.  Gives up after 'timeout_ms'.  Returns 0 or a positive
- * errno (ETIMEDOUT, EPROTO if the switch rejected the flows). */
+ * and a barrier; with 'modify', then changes the output port of all of
+ * them.  Gives up after 'timeout_ms'.  Returns 0 or a positive errno
+ * (ETIMEDOUT, EPROTO if the switch rejected the flows). */
 int flowbench_run(const char *target, size_t count, bool bundles,
-                  int timeout_ms, struct flowbench_result *);
+                  bool modify, int timeout_ms, struct flowbench_result *);
 
 /* The vconn name of local OVS bridge 'bridge': "unix:$OVS_RUNDIR/NAME.mgmt"
  * (OVS_RUNDIR defaults to /var/run/openvswitch).  A name with a ':' is

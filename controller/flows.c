@@ -398,12 +398,49 @@ flows_check_route(const struct southbound_topology *topo,
     return 0;
 }
 
+/* Links at each switch, in link index order: the links of switch s are
+ * links[first[s] .. first[s + 1] - 1]. */
+struct flows_adjacency {
+    size_t *first;              /* n_switches + 1. */
+    size_t *links;              /* 2 * n_links. */
+};
+
+static void
+flows_adjacency_init(struct flows_adjacency *adj,
+                     const struct southbound_topology *topo)
+{
+    size_t ns = topo->n_switches;
+
+    adj->first = xcalloc(ns + 2, sizeof *adj->first);
+    adj->links = xmalloc((2 * topo->n_links + 1) * sizeof *adj->links);
+    for (size_t l = 0; l < topo->n_links; l++) {
+        adj->first[topo->links[l].sw[0] + 2]++;
+        adj->first[topo->links[l].sw[1] + 2]++;
+    }
+    for (size_t s = 2; s < ns + 2; s++) {
+        adj->first[s] += adj->first[s - 1];
+    }
+    /* first[s + 1] is the next free slot of switch s while filling. */
+    for (size_t l = 0; l < topo->n_links; l++) {
+        adj->links[adj->first[topo->links[l].sw[0] + 1]++] = l;
+        adj->links[adj->first[topo->links[l].sw[1] + 1]++] = l;
+    }
+}
+
+static void
+flows_adjacency_destroy(struct flows_adjacency *adj)
+{
+    free(adj->first);
+    free(adj->links);
+}
+
 /* Breadth-first search from switch 'root' over links that are up.  For
  * every reached switch s != root, 'via[s]' is the link that leads one hop
  * closer to 'root'; SIZE_MAX for root and unreached switches.  Links are
  * scanned in index order, so ties go to lower indexes. */
 static void
-bfs_tree(const struct southbound_topology *topo, const bool *link_up,
+bfs_tree(const struct southbound_topology *topo,
+         const struct flows_adjacency *adj, const bool *link_up,
          size_t root, size_t *via, size_t *queue, bool *seen)
 {
     size_t head = 0, tail = 0;
@@ -417,13 +454,13 @@ bfs_tree(const struct southbound_topology *topo, const bool *link_up,
     while (head < tail) {
         size_t s = queue[head++];
 
-        for (size_t l = 0; l < topo->n_links; l++) {
-            int side = link_side(&topo->links[l], s);
+        for (size_t i = adj->first[s]; i < adj->first[s + 1]; i++) {
+            size_t l = adj->links[i];
 
-            if (side < 0 || !link_up[l]) {
+            if (!link_up[l]) {
                 continue;
             }
-            size_t t = topo->links[l].sw[!side];
+            size_t t = topo->links[l].sw[!link_side(&topo->links[l], s)];
             if (!seen[t]) {
                 seen[t] = true;
                 via[t] = l;
@@ -443,10 +480,12 @@ flows_shortest_path(const struct southbound_topology *topo,
     bool *seen = xmalloc(ns * sizeof *seen);
     size_t s = topo->hosts[src].sw;
     size_t d = topo->hosts[dst].sw;
+    struct flows_adjacency adj;
     int error = 0;
 
     /* A tree towards 'd' read from 's' gives the path in order. */
-    bfs_tree(topo, link_up, d, via, via + ns, seen);
+    flows_adjacency_init(&adj, topo);
+    bfs_tree(topo, &adj, link_up, d, via, via + ns, seen);
     *n = 0;
     if (!seen[s]) {
         error = ENETUNREACH;
@@ -461,6 +500,7 @@ flows_shortest_path(const struct southbound_topology *topo,
         links[(*n)++] = l;
         s = topo->links[l].sw[!link_side(&topo->links[l], s)];
     }
+    flows_adjacency_destroy(&adj);
     free(via);
     free(seen);
     return error;
@@ -515,7 +555,9 @@ flows_compute(const struct southbound_topology *topo, const bool *link_up,
     size_t *via = xmalloc(2 * ns * sizeof *via);
     bool *seen = xmalloc(ns * sizeof *seen);
     size_t withdrawn = 0;
+    struct flows_adjacency adj;
 
+    flows_adjacency_init(&adj, topo);
     for (size_t s = 0; s < ns; s++) {
         struct flows_key key;
 
@@ -533,7 +575,7 @@ flows_compute(const struct southbound_topology *topo, const bool *link_up,
         uint64_t cookie = flows_cookie(FLOWS_BASE, h);
 
         if (tree_root != host->sw) {
-            bfs_tree(topo, link_up, host->sw, via, via + ns, seen);
+            bfs_tree(topo, &adj, link_up, host->sw, via, via + ns, seen);
             tree_root = host->sw;
         }
         for (size_t s = 0; s < ns; s++) {
@@ -571,6 +613,7 @@ flows_compute(const struct southbound_topology *topo, const bool *link_up,
     if (n_withdrawn) {
         *n_withdrawn = withdrawn;
     }
+    flows_adjacency_destroy(&adj);
     free(via);
     free(seen);
 }

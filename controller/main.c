@@ -54,6 +54,11 @@ usage(FILE *f)
 "  --steps-per-epoch N --data SPEC --encoding f32|f16|int8\n"
 "  --port-base N          first sub-stream source port (default 41000)\n"
 "  --checkpoint-dir DIR   keep the checkpoints agents send\n"
+"  --failover-s S         a stage agent dead this long: re-place the run on\n"
+"                         the agents alive, from the last epoch boundary\n"
+"                         (default 30; 0: wait for it forever)\n"
+"  --exit-when-done       exit (status 0) once every stage evaluated its\n"
+"                         last epoch (the run is \"done\")\n"
 "  --version, --help\n");
 }
 
@@ -92,7 +97,8 @@ main(int argc, char **argv)
         O_KEY, O_K, O_DISJOINT, O_SUBSTREAMS, O_REPLAN, O_ALPHA, O_INPUT,
         O_CHANNELS, O_CLASSES, O_HEADPOOL, O_BATCH, O_MICRO, O_EPOCHS,
         O_STAGES, O_SEED, O_OPTIMIZER, O_LR, O_WD, O_SCHEDULE, O_SPE,
-        O_DATA, O_ENCODING, O_PORTBASE, O_CKPT, O_VERSION, O_HELP,
+        O_DATA, O_ENCODING, O_PORTBASE, O_CKPT, O_FAILOVER, O_EXIT_DONE,
+        O_VERSION, O_HELP,
     };
     static const struct option options[] = {
         {"topology", required_argument, NULL, O_TOPOLOGY},
@@ -130,6 +136,8 @@ main(int argc, char **argv)
         {"encoding", required_argument, NULL, O_ENCODING},
         {"port-base", required_argument, NULL, O_PORTBASE},
         {"checkpoint-dir", required_argument, NULL, O_CKPT},
+        {"failover-s", required_argument, NULL, O_FAILOVER},
+        {"exit-when-done", no_argument, NULL, O_EXIT_DONE},
         {"version", no_argument, NULL, O_VERSION},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
@@ -170,6 +178,7 @@ main(int argc, char **argv)
         case O_SCHEDULE: cfg.schedule = optarg; break;
         case O_DATA: cfg.data_spec = optarg; break;
         case O_CKPT: cfg.checkpoint_dir = optarg; break;
+        case O_EXIT_DONE: cfg.exit_when_done = true; break;
         case O_ENCODING:
             if (!strcmp(optarg, "f32")) {
                 cfg.encoding = EDGETRAIN__DTYPE__DTYPE_F32;
@@ -215,6 +224,7 @@ main(int argc, char **argv)
         NUM(O_WD, 0, 10, false, cfg.weight_decay)
         NUM(O_SPE, 0, 1e12, true, cfg.steps_per_epoch)
         NUM(O_PORTBASE, 1024, 65000, true, cfg.port_base)
+        NUM(O_FAILOVER, 0, 1e6, false, cfg.failover_s)
 #undef NUM
         case O_VERSION:
             /* Also proves the libopenvswitch link: its OpenFlow versions. */

@@ -278,17 +278,21 @@ paths_widest(struct pgraph *g, int src, double *rate_mbps, double *delay_ms)
         delay_ms[v] = 0;
     }
     size_t n = 0;
+    size_t agents_left = g->n_nodes - g->n_switches;   /* src included */
     g->dist[src] = -INFINITY;
     g->heap[n] = src;
     g->heap_pos[src] = (int) n++;
-    while (n) {
+    while (n && agents_left) {
         int u = g->heap[0];
         heap_swap(g, 0, --n);
         heap_down(g, 0, n);
         g->heap_pos[u] = -2;
         rate_mbps[u] = -g->dist[u];
-        if ((size_t) u >= g->n_switches && u != src) {
-            continue;
+        if ((size_t) u >= g->n_switches) {
+            agents_left--;          /* every agent settled: done */
+            if (u != src) {
+                continue;
+            }
         }
         for (size_t id = g->first[u]; id < g->first[u + 1]; id++) {
             const struct pgraph_edge *e = &g->edges[id];

@@ -101,9 +101,10 @@ int paths_shortest(struct pgraph *g, int src, int dst, struct path *out);
 size_t paths_k_shortest(struct pgraph *g, int src, int dst, size_t k,
                         bool edge_disjoint, struct path *out);
 
-/* Widest paths (maximum bottleneck residual) from 'src' to every node:
- * fills 'rate_mbps[v]' (0 if unreachable) and 'delay_ms[v]' along the
- * chosen path; arrays of g->n_nodes. Used to estimate agent-to-agent rates
+/* Widest paths (maximum bottleneck residual) from agent node 'src' to
+ * every agent node: fills 'rate_mbps[v]' (0 if unreachable) and
+ * 'delay_ms[v]' along the chosen path; arrays of g->n_nodes. Switch nodes
+ * not settled before the last agent keep 0 (the search stops there). Used to estimate agent-to-agent rates
  * for placement without routing every pair. */
 void paths_widest(struct pgraph *g, int src, double *rate_mbps,
                   double *delay_ms);

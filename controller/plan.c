@@ -293,6 +293,75 @@ plan_compute(const struct topology *topo, const struct linkstate *ls,
 }
 
 int
+plan_adopt(const struct topology *topo, const struct linkstate *ls,
+           const struct plan_agent *agents, const uint32_t (*ranges)[2],
+           size_t n, const struct policy_routing *routing,
+           const struct plan_options *opt, struct plan *out, char *err,
+           size_t err_size)
+{
+    double t0 = plan_now();
+    plan_clear(out);
+    uint32_t next = 1;
+    for (size_t s = 0; s < n; s++) {
+        if (ranges[s][0] != next || ranges[s][1] < ranges[s][0]
+            || ranges[s][1] > BLOCKCOST_BLOCKS) {
+            snprintf(err, err_size, "stage %zu: blocks %u-%u do not continue "
+                     "the chain at block %u", s, ranges[s][0], ranges[s][1],
+                     next);
+            return EINVAL;
+        }
+        next = ranges[s][1] + 1;
+    }
+    if (!n || next != BLOCKCOST_BLOCKS + 1
+        || blockcost_mobilenet_v1(&opt->model, out->blocks)) {
+        snprintf(err, err_size, "stages do not cover blocks 1-%d, or bad "
+                 "model", BLOCKCOST_BLOCKS);
+        return EINVAL;
+    }
+    out->batch = opt->model.batch;
+    out->input_bytes = 4.0 * opt->model.input_size * opt->model.input_size
+                       * opt->model.in_channels;
+    snprintf(out->placement_policy, sizeof out->placement_policy, "adopted");
+    snprintf(out->routing_policy, sizeof out->routing_policy, "%s",
+             routing->name);
+    out->n_order = n;
+    out->order = xcalloc(n, sizeof *out->order);
+    out->agents = xcalloc(n, sizeof *out->agents);
+    out->placement.n_stages = n;
+    out->placement.stages = xcalloc(n, sizeof *out->placement.stages);
+    struct placement_agent *pa = xcalloc(n, sizeof *pa);
+    for (size_t s = 0; s < n; s++) {
+        out->order[s] = agents[s].topo;
+        out->agents[s] = agents[s];
+        pa[s] = (struct placement_agent) {
+            topo->agents[agents[s].topo].name, agents[s].topo,
+            agents[s].gflops, agents[s].memory_bytes};
+    }
+    struct placement_problem prob = {
+        out->blocks, BLOCKCOST_BLOCKS, out->batch, out->input_bytes, pa, n,
+        NULL, NULL, 0,
+    };
+    for (size_t s = 0; s < n; s++) {
+        struct placement_stage *st = &out->placement.stages[s];
+        st->agent = s;
+        st->first_block = ranges[s][0];
+        st->last_block = ranges[s][1];
+        st->compute_s = placement_compute_s(&prob, s, st->first_block,
+                                            st->last_block);
+        st->memory_bytes = blockcost_stage_memory(
+            out->blocks, st->first_block, st->last_block, out->batch,
+            st->first_block == 1 ? out->input_bytes
+                                 : out->blocks[st->first_block - 2].out_bytes);
+        out->placement.bottleneck_s = fmax(out->placement.bottleneck_s,
+                                           st->compute_s);
+    }
+    free(pa);
+    int e = route_all(topo, ls, routing, opt, out, err, err_size);
+    out->plan_ms = (plan_now() - t0) * 1e3;
+    return e;
+}
+
+int
 plan_reroute(const struct topology *topo, const struct linkstate *ls,
              const struct policy_routing *routing,
              const struct plan_options *opt, struct plan *pl, char *err,

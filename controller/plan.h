@@ -102,6 +102,16 @@ int plan_reroute(const struct topology *topo, const struct linkstate *ls,
                  const struct plan_options *opt, struct plan *pl,
                  char *err, size_t err_size);
 
+/* Builds a plan around an existing placement (a run the agents were
+ * already doing when the controller restarted): stage s is agents[s] with
+ * blocks ranges[s][0]..ranges[s][1]. Routes every stream as plan_compute
+ * does. The ranges must tile 1..13 in order (EINVAL otherwise). */
+int plan_adopt(const struct topology *topo, const struct linkstate *ls,
+               const struct plan_agent *agents, const uint32_t (*ranges)[2],
+               size_t n, const struct policy_routing *routing,
+               const struct plan_options *opt, struct plan *out,
+               char *err, size_t err_size);
+
 /* Topology agent index of stage 's'. */
 size_t plan_stage_agent(const struct plan *pl, size_t s);
 

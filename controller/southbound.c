@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fatal-signal.h"
 #include "flows.h"
 #include "latch.h"
 #include "log.h"
@@ -429,6 +430,11 @@ sb_sync_run(struct southbound *sb)
         }
         sb->cycle_seq = sb->desired_seq;
         sb->phase = SB_ADD;
+    } else if (sb->cycle_seq != sb->desired_seq) {
+        /* The target moved mid-cycle: a modify now could point traffic at
+         * hops not yet added, so start again from the adds. */
+        sb->cycle_seq = sb->desired_seq;
+        sb->phase = SB_ADD;
     }
     while (sb->phase != SB_IDLE) {
         static const enum ofswitch_step steps[] = {
@@ -660,6 +666,14 @@ southbound_create(const struct southbound_topology *topo,
     if (!level || strcmp(level, "debug")) {
         vlog_set_levels(NULL, VLF_ANY_DESTINATION, VLL_WARN);
     }
+
+    /* libopenvswitch's fatal-signal module must start while the process
+     * is single-threaded; it takes SIGTERM, SIGINT, SIGHUP and SIGALRM only
+     * where their disposition is still the default, so handlers that the
+     * controller installs before or after this call win.  A peer closing
+     * its connection must not kill the process. */
+    fatal_signal_init();
+    fatal_ignore_sigpipe();
 
     struct southbound *sb = xzalloc(sizeof *sb);
     ovs_mutex_init(&sb->mutex);

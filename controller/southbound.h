@@ -110,6 +110,10 @@ struct southbound_event {
 struct southbound;
 
 /* Starts the OpenFlow thread for 'topo' (deep-copied) with 'options'.
+ * Call it while the process has no other threads that use
+ * libopenvswitch.  It ignores SIGPIPE and lets libopenvswitch handle
+ * SIGTERM, SIGINT, SIGHUP and SIGALRM (exit) unless the caller has
+ * installed, or later installs, its own handlers for them.
  * Fails with EINVAL if the topology is inconsistent (bad index, duplicate
  * dpid or port) or with the listener's error (e.g. EADDRINUSE).  On
  * success stores the new southbound in '*sbp'; the caller destroys it. */

@@ -22,7 +22,7 @@ mkdir -p "$out"
 # The run: MobileNet v1 (alpha 0.5) on 32x32 Fashion-MNIST, 10 classes.
 run_opts="--alpha 0.5 --input 32 --channels 1 --classes 10 --head-pool 4
   --batch 128 --micro-batch 32 --epochs $epochs --steps-per-epoch $steps
-  --stages auto --optimizer adam --lr 0.002 --schedule onecycle --seed 1
+  --stages 4 --optimizer adam --lr 0.004 --schedule onecycle --seed 1
   --data fashion-mnist --exit-when-done"
 
 if [ "$(id -u)" = 0 ] && command -v ovs-vswitchd >/dev/null 2>&1; then

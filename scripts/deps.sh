@@ -18,7 +18,7 @@ python3 dataset-fashion-mnist iproute2 gnuplot-nox"
 # Test-only extras: clang/libFuzzer and sanitizers, iperf3 as the streaming
 # peer, Mininet for the emulation tests.
 if [ "${EDGETRAIN_MINIMAL:-0}" != 1 ]; then
-    PKGS="$PKGS clang libclang-rt-14-dev iperf3 mininet ethtool"
+    PKGS="$PKGS clang libclang-rt-14-dev iperf3 mininet"
 fi
 
 missing=""

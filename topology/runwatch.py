@@ -143,6 +143,10 @@ class RunWatch:
                     self.say(f"{p['from'] + ' -> ' + p['to']:20} {i:>3}"
                              f" {hops:28} {s.get('weight', 0):6.2f}"
                              f" {b / 1e6:9.2f}")
+        if self.out_dir:
+            os.makedirs(self.out_dir, exist_ok=True)
+            with open(os.path.join(self.out_dir, "status.json"), "w") as f:
+                json.dump(st, f, indent=1)
         self.plot()
         self.say("test_accuracy=" + ",".join(f"{a:.4f}" for a in accs))
         return accs

@@ -70,6 +70,12 @@ ovs-ofctl -O OpenFlow13 --bundle add-flows $BR "$D/flows.txt"
 ovs-ofctl -O OpenFlow13 dump-flows --no-stats $BR | grep priority= | sort >"$D/dump.ofctl"
 if cmp -s "$D/dump.ours" "$D/dump.ofctl"; then same=yes; else same=NO; fi
 
+# Informational: re-pointing all of them (the switch-over step of a
+# re-route of $COUNT sub-streams), one bundle of modifies.
+ovs-ofctl -O OpenFlow13 del-flows $BR
+"$BIN" bench-flows --bridge $BR --count "$COUNT" --modify 2>/dev/null |
+    grep '^modify_ms='
+
 m_ofctl=$(median <"$D/ofctl")
 m_ours=$(median <"$D/ours")
 m_int=$(median <"$D/ours_internal")

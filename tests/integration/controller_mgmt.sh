@@ -158,6 +158,15 @@ else
     check "POST /start during a run is refused (409)" "grep -q 'HTTP 409' $D/start.out"
 fi
 
+# 6b. a2 comes back listening elsewhere: the whole run is re-deployed.
+sim a2c.out --name a2 --data 127.0.0.1:7222
+if wait_for "$D/a1.out" "gen=2 " 5; then
+    check "agent moved its data port: generation 2 tells its upstream" \
+        "grep 'gen=2 ' $D/a1.out | grep -q 'down=a2@127.0.0.1:7222 subs=\[0:41000->7222'"
+else
+    fail "agent moved its data port: generation 2 tells its upstream"
+fi
+
 # 7. Cluster key: HMAC of the challenge.
 printf 'secret-cluster-key\n' >"$D/key"
 printf 'another-key\n' >"$D/badkey"
@@ -202,6 +211,36 @@ if start_controller ctle --topology topology/loopback-3.json --expect-agents 3 \
     fi
 else
     fail "controller for the epoch test starts"
+fi
+
+# 9. Controller restart: agents report what they run (Hello.current); the
+#    new controller continues that run instead of starting another.
+if start_controller ctlr --topology topology/loopback-3.json --expect-agents 3; then
+    sim r1.out --name a1 --current 1234abcd:5:0:3:1-3:2
+    sim r2.out --name a2 --current 1234abcd:5:1:3:4-8:3
+    sim r3.out --name a3 --current 1234abcd:5:2:3:9-13:2
+    for a in r1 r2 r3; do wait_for "$D/$a.out" "^assignment" 5; done
+    check "restarted controller adopts the agents' run (same id and token, gen 6, epoch 2)" \
+        "grep -q 'run=000000001234abcd gen=6 stage=0/3 blocks=1-3 .*token=16B:abababab start_epoch=2' $D/r1.out && grep -q 'run=000000001234abcd gen=6 stage=1/3 blocks=4-8 ' $D/r2.out && grep -q 'stage=2/3 blocks=9-13 ' $D/r3.out && grep -q 'adopted from the agents' $D/ctlr.err"
+else
+    fail "controller for the restart test starts"
+fi
+
+# 10. Failover: a stage agent dead for --failover-s: the run is re-placed
+#     on the agents still alive.
+if start_controller ctlf --topology topology/loopback-3.json --expect-agents 3 \
+        --stages 3 --heartbeat-ms 200 --failover-s 1; then
+    sim f1.out --name a1 --gflops 20
+    sim f2.out --name a2 --gflops 20
+    sim f3.out --name a3 --gflops 20 --silent-after-ms 500
+    if wait_for "$D/f1.out" "gen=2 " 6; then
+        check "failover: a3 dead 1 s -> generation 2 placed on a1 and a2 only" \
+            "status_json | python3 -c 'import json,sys; s=json.load(sys.stdin); p=[x[\"agent\"] for x in s[\"placement\"]]; assert \"a3\" not in p and p[0] == \"a1\", p; assert s[\"run\"][\"state\"] == \"running\" and s[\"run\"][\"generation\"] == 2'"
+    else
+        fail "failover: new placement after a stage agent died"
+    fi
+else
+    fail "controller for the failover test starts"
 fi
 
 # 8b. Clean shutdown on SIGTERM (sanitizer builds: no leak reports).

@@ -279,6 +279,38 @@ test_waterfill(void **state)
 }
 
 static void
+test_widest(void **state)
+{
+    char err[256];
+    struct topology *t;
+    assert_int_equal(topology_load("topology/diamond-4pi.json", &t, err,
+                                   sizeof err), 0);
+    struct linkstate *ls = linkstate_create(t);
+    struct pgraph g;
+    pgraph_build(&g, t, ls, 0);
+    double rate[16], delay[16];
+    int a = topology_find_node(t, "pi1"), b = topology_find_node(t, "pi4");
+    paths_widest(&g, a, rate, delay);
+    /* Via c1: 100 Mbit/s, 0.05 + 1 + 1 + 0.05 ms. */
+    assert_true(fabs(rate[b] - 100) < 1e-9);
+    assert_true(fabs(delay[b] - 2.1) < 1e-9);
+    assert_true(isinf(rate[a]));
+    pgraph_destroy(&g);
+    /* c1's link to e4 loaded to 70 of 100: c2's 50 is now wider. */
+    int dir;
+    int l = topology_link_at_port(t, topology_find_node(t, "c1"), 4, &dir);
+    linkstate_set_rate(ls, l, dir, 70);
+    pgraph_build(&g, t, ls, 0);
+    paths_widest(&g, a, rate, delay);
+    assert_true(fabs(rate[b] - 50) < 1e-9);
+    assert_true(fabs(delay[b] - 4.1) < 1e-9);
+    assert_true(fabs(rate[topology_find_node(t, "pi2")] - 100) < 1e-9);
+    pgraph_destroy(&g);
+    linkstate_destroy(ls);
+    topology_destroy(t);
+}
+
+static void
 test_delay_equal(void **state)
 {
     /* Two 10 Mbit/s paths, 10 kbit packets (mu = 1000/s each), extra 1 ms
@@ -321,6 +353,7 @@ main(void)
         cmocka_unit_test(test_link_down_and_load),
         cmocka_unit_test(test_linkstate_counters),
         cmocka_unit_test(test_waterfill),
+        cmocka_unit_test(test_widest),
         cmocka_unit_test(test_delay_equal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,6 +16,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "byte-order.h"
@@ -52,6 +53,9 @@ struct fake_switch {
     struct mod mods[256];       /* Committed. */
     int n_mods;
     int n_bundles;
+    bool hold;                  /* Keep barrier replies back... */
+    struct ofpbuf *held[8];     /* ...here, until fake_release(). */
+    int n_held;
 };
 
 static void
@@ -114,7 +118,7 @@ fake_step(struct fake_switch *fs, int timeout_ms)
     case OFPTYPE_PORT_DESC_STATS_REQUEST: {
         struct ovs_list replies;
         ofpmp_init(&replies, oh);
-        for (int p = 1; p <= 3; p++) {
+        for (int p = 1; p <= 4; p++) {
             struct ofputil_phy_port pp;
             memset(&pp, 0, sizeof pp);
             pp.port_no = u16_to_ofp(p);
@@ -154,9 +158,16 @@ fake_step(struct fake_switch *fs, int timeout_ms)
     case OFPTYPE_FLOW_MOD:
         fail_msg("flow_mod outside a bundle");
         break;
-    case OFPTYPE_BARRIER_REQUEST:
-        fake_send(fs, ofpraw_alloc_reply(OFPRAW_OFPT11_BARRIER_REPLY, oh, 0));
+    case OFPTYPE_BARRIER_REQUEST: {
+        struct ofpbuf *reply = ofpraw_alloc_reply(OFPRAW_OFPT11_BARRIER_REPLY,
+                                                  oh, 0);
+        if (fs->hold && fs->n_held < 8) {
+            fs->held[fs->n_held++] = reply;
+        } else {
+            fake_send(fs, reply);
+        }
         break;
+    }
     case OFPTYPE_ECHO_REQUEST:
         fake_send(fs, ofputil_encode_echo_reply(oh));
         break;
@@ -165,6 +176,16 @@ fake_step(struct fake_switch *fs, int timeout_ms)
     }
     ofpbuf_delete(msg);
     return true;
+}
+
+static void
+fake_release(struct fake_switch *fs)
+{
+    fs->hold = false;
+    for (int i = 0; i < fs->n_held; i++) {
+        fake_send(fs, fs->held[i]);
+    }
+    fs->n_held = 0;
 }
 
 /* Serves the switch until 'done' holds or 'timeout_ms' passes. */
@@ -288,7 +309,7 @@ test_southbound_with_scripted_switch(void **state)
     assert_int_equal(count_mods(fs, 1, OFPFC_ADD), 5);
     assert_int_equal(fs->mods[0].command, OFPFC_DELETE);  /* First. */
     SERVE_UNTIL(fs, (drain_events(sb), saw_event(SOUTHBOUND_PORT_STATUS, 0,
-                                                 3, true)), 2000);
+                                                 4, true)), 2000);
     assert_true(saw_event(SOUTHBOUND_SWITCH_UP, 0, 0, false));
     assert_true(saw_event(SOUTHBOUND_PORT_STATUS, 0, 2, true));
 
@@ -368,11 +389,95 @@ test_southbound_with_scripted_switch(void **state)
     free(listen);
 }
 
+/* Three parallel links.  A route moves from link0 to link1; while the
+ * switch still holds the first step (adds) of that cycle, it moves again to
+ * link2.  The switch-over (modify of the ingress flow to link2's port)
+ * must come after link2's new hop flow was added, never before. */
+static void
+test_southbound_target_moves_mid_cycle(void **state)
+{
+    (void) state;
+    static const struct southbound_switch sws[] = {{"s1", 1}, {"s2", 2}};
+    struct southbound_host hosts[] = {
+        {"h1", inet_addr("10.0.0.1"), 0, 1},
+        {"h2", inet_addr("10.0.0.2"), 1, 1},
+    };
+    static const struct southbound_link links[] = {
+        {{0, 1}, {2, 2}}, {{0, 1}, {3, 3}}, {{0, 1}, {4, 4}},
+    };
+    struct southbound_topology topo = {sws, 2, hosts, 2, links, 3};
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/et-sbtest2-%d.sock", (int) getpid());
+    char *listen = xasprintf("punix:%s", path);
+    struct southbound_options opt = {.listen = listen};
+    struct southbound *sb;
+
+    n_events = 0;
+    unlink(path);
+    assert_int_equal(southbound_create(&topo, &opt, &sb), 0);
+    struct fake_switch *fs = fake_connect(path, 1);
+    SERVE_UNTIL(fs, fs->n_bundles >= 1, 5000);
+
+    size_t via[3][1] = {{0}, {1}, {2}};
+    struct southbound_route r = {
+        .id = 1, .src_host = 0, .dst_host = 1, .ip_proto = 6,
+        .src_port = 40001, .dst_port = 5001, .links = via[0], .n_links = 1,
+    };
+    assert_int_equal(southbound_set_routes(sb, &r, 1, NULL), 0);
+    SERVE_UNTIL(fs, synced(sb, 1), 5000);
+    assert_int_equal(fs->n_bundles, 2);
+
+    fs->hold = true;
+    r.links = via[1];
+    assert_int_equal(southbound_set_routes(sb, &r, 1, NULL), 0);
+    SERVE_UNTIL(fs, fs->n_held == 1, 5000);
+    assert_int_equal(fs->n_held, 1);    /* The adds of the link1 cycle. */
+    r.links = via[2];
+    assert_int_equal(southbound_set_routes(sb, &r, 1, NULL), 0);
+    usleep(100 * 1000);                 /* Let the OpenFlow thread see it. */
+    fake_release(fs);
+    SERVE_UNTIL(fs, synced(sb, 3), 5000);
+    assert_true(synced(sb, 3));
+
+    /* Find the switch-over of the forward flow to link2 (port 4) and the
+     * add of link2's reverse hop flow (in_port 4). */
+    int add_at = 0, switch_at = 0;
+    for (int i = 0; i < fs->n_mods && getenv("SBTEST_DEBUG"); i++) {
+        const struct mod *m = &fs->mods[i];
+        printf("bundle %d cmd %d prio %d in %u out %u\n", m->bundle,
+               m->command, m->priority, m->in_port, m->out_port);
+    }
+    for (int i = 0; i < fs->n_mods; i++) {
+        const struct mod *m = &fs->mods[i];
+        if (m->priority != FLOWS_PRIO_SUBSTREAM) {
+            continue;
+        }
+        if (m->command == OFPFC_ADD && m->in_port == 4) {
+            add_at = m->bundle;
+        }
+        if (m->command == OFPFC_MODIFY_STRICT && m->in_port == 1
+            && m->out_port == 4) {
+            switch_at = m->bundle;
+        }
+        /* The forward flow never pointed at link1 without its reverse. */
+        assert_false(m->command == OFPFC_MODIFY_STRICT && m->out_port == 3
+                     && m->in_port == 1);
+    }
+    assert_true(add_at > 0);
+    assert_true(switch_at > add_at);
+
+    southbound_destroy(sb);
+    fake_destroy(fs);
+    unlink(path);
+    free(listen);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_southbound_with_scripted_switch),
+        cmocka_unit_test(test_southbound_target_moves_mid_cycle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -57,6 +57,10 @@ def parse_args():
     ap.add_argument("--exec", dest="exec_cmd",
                     help="shell command to run in the root namespace once up"
                          " (env: MN_HOSTS='name=pid ...')")
+    ap.add_argument("--after", dest="after_cmd",
+                    help="shell command to run when the run is over, before"
+                         " teardown (env: MN_HOSTS, MN_BR_<switch>=bridge;"
+                         " final /status in --out/status.json)")
     ap.add_argument("--keep-logs", action="store_true")
     ap.add_argument("--out", help="directory for the accuracy plot and data")
     args, extra = ap.parse_known_args()
@@ -271,6 +275,14 @@ def inner(args, extra):
             rc = 0 if finished else 1
             if not finished:
                 log(f"run did not finish; logs in {rundir}")
+        if args.after_cmd:
+            env = dict(os.environ, MN_HOSTS=" ".join(
+                f"{n}={h.pid}" for n, h in hosts.items()),
+                MN_OUT=args.out or "")
+            for name, sw in switches.items():
+                env[f"MN_BR_{name}"] = sw.name
+            after = subprocess.run(args.after_cmd, shell=True, env=env)
+            rc = rc or after.returncode
     finally:
         for p in procs:
             if p.poll() is None:

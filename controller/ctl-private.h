@@ -1,0 +1,127 @@
+/* ctl-private: the controller core's state, shared by ctl.c (behaviour)
+ * and ctl_status.c (the /status and /metrics documents). Nothing outside
+ * those two files includes it. */
+#ifndef ET_CTL_PRIVATE_H
+#define ET_CTL_PRIVATE_H 1
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ctl.h"
+#include "plan.h"
+#include "sbtopo.h"
+
+struct event;
+struct httpapi;
+struct linkstate;
+struct mgmt;
+struct mgmt_conn;
+struct policy_registry;
+struct southbound;
+struct topology;
+
+/* Compute figure assumed for an agent that reports none. */
+#define DEFAULT_GFLOPS 10.0
+
+enum run_state {
+    RUN_WAITING,       /* for agents (or POST /start) */
+    RUN_RUNNING,
+    RUN_DEGRADED,      /* an agent of the run is gone */
+    RUN_DONE,          /* every stage evaluated its last epoch */
+};
+
+/* Sub-stream counters kept per agent from its Metrics. */
+#define CTL_MAX_SUBSTREAMS 16
+
+extern const char *const ctl_run_state_names[];
+
+/* What the controller knows of one topology agent. */
+struct ctl_agent {
+    bool registered;            /* sent a Hello at some point */
+    bool alive;                 /* connected, heartbeats on time */
+    struct mgmt_conn *conn;     /* NULL unless alive */
+    char data_addr[128];        /* effective: Hello's, else topology's */
+    uint16_t data_port;
+    double gflops;
+    double memory_bytes;
+    uint32_t cores;
+    char software[64];
+    double registered_at;
+    uint32_t registrations;
+    /* Latest Metrics. */
+    bool have_metrics;
+    uint32_t epoch;
+    uint64_t step;
+    double images_per_s, loss, test_top1, test_top3;
+    uint32_t recv_queue, send_queue;
+    double compute_s, wait_s;
+    uint64_t chunks_received, chunks_duplicate, chunks_gap;
+    bool have_eval;             /* reported a test accuracy */
+    uint32_t eval_epoch;        /* Metrics.epoch of that report */
+    size_t n_substreams;
+    struct {
+        char peer[64];
+        uint32_t id;
+        uint64_t bytes, chunks;
+    } substreams[CTL_MAX_SUBSTREAMS];
+    char last_error[160];
+    uint32_t checkpoints;
+    bool resend;                /* re-registered during a run */
+    /* What it reported running in Hello.current (controller restart). */
+    struct {
+        bool valid;
+        uint64_t run_id;
+        uint32_t generation, stage, count, first, last, last_epoch;
+        uint8_t token[16];
+    } current;
+};
+
+struct ctl {
+    struct event_base *base;
+    struct ctl_config cfg;
+    char *listen, *http_addr;          /* owned copies */
+    struct topology *topo;
+    struct linkstate *ls;
+    struct policy_registry *reg;
+    const struct policy_placement *placement;
+    const struct policy_routing *routing;
+    struct ctl_agent *agents;          /* topo->n_agents */
+    struct mgmt *mgmt;
+    struct httpapi *http;
+    struct southbound *sb;
+    struct event *sb_event;            /* southbound event fd */
+    struct event *check;               /* deferred start/resend checks */
+    struct event *tick;                /* 1 s: re-plan on link change */
+    struct sbtopo sbt;                 /* topology in southbound terms */
+    bool *switch_up;
+    double started_at;
+
+    /* The run. */
+    enum run_state state;
+    struct plan plan;
+    bool have_plan;
+    uint64_t run_id;
+    uint8_t token[16];
+    uint32_t generation;
+    uint32_t start_epoch;
+    uint32_t boundary_epoch;           /* last epoch boundary seen */
+    uint64_t routes_generation;        /* southbound's */
+    uint64_t synced_generation;
+    bool assignments_pending;          /* waiting for FLOWS_SYNCED */
+    bool redeploy;                     /* an agent's data address changed */
+    double degraded_since;             /* plan_now() when it became so */
+    struct event *install_wait;        /* ...at most INSTALL_WAIT_MS */
+    char last_plan_error[256];
+    uint64_t path_replans, placement_replans, assignments_sent;
+    uint64_t sb_events;
+};
+
+/* Agents alive now. */
+size_t ctl_n_alive(const struct ctl *ctl);
+
+/* Sub-stream source ports: unique per sending stage and sub-stream, so
+ * agents sharing a host (loopback) never collide. */
+uint32_t ctl_substream_port(const struct ctl *ctl, size_t stage, size_t k);
+
+#endif /* ET_CTL_PRIVATE_H */
