@@ -1,6 +1,7 @@
 /* Batch norm + ReLU6, fused: the affine transform and the clip happen in
- * the same pass, and the backward recomputes the clip mask from y instead
- * of storing it. Channel sums are per thread in double (M = N*H*W reaches
+ * the same pass (or inside the next depthwise conv's input copy, see
+ * bnrelu6_fold()), and the backward recomputes the clip mask from y
+ * instead of storing it. Channel sums are per thread in double (M = N*H*W reaches
  * 262144 at batch 256) and reduced in thread order, so results do not
  * depend on scheduling. */
 #include <math.h>
@@ -15,12 +16,23 @@
  * float's precision, long enough to keep the inner loop vectorised. */
 #define ROWS_PER_FLUSH 64
 
-/* min(max(z, 0), 6) without libm's NaN handling, so it vectorises. */
-static inline float
-clip6(float z)
+void
+bnrelu6_fold(float *scale, float *shift, const float *gamma,
+             const float *beta, const float *mean, const float *invstd,
+             size_t C)
 {
-    z = z < 0.0f ? 0.0f : z;
-    return z > 6.0f ? 6.0f : z;
+    for (size_t c = 0; c < C; c++) {
+        scale[c] = gamma[c] * invstd[c];
+        shift[c] = beta[c] - mean[c] * scale[c];
+    }
+}
+
+void
+bnrelu6_eval_invstd(float *invstd, const float *run_var, size_t C, float eps)
+{
+    for (size_t c = 0; c < C; c++) {
+        invstd[c] = 1.0f / sqrtf(run_var[c] + eps);
+    }
 }
 
 /* Adds the per-thread rows [t*C, (t+1)*C) of 'part' into 'out' (C). */
@@ -33,6 +45,21 @@ reduce_threads(double *out, const double *part, int nt, size_t C)
             s += part[(size_t) t * C + c];
         }
         out[c] = s;
+    }
+}
+
+/* a (M,C) = bnrelu6_apply(y, scale, shift). */
+static void
+apply(float *a, const float *y, const float *scale, const float *shift,
+      size_t M, size_t C)
+{
+#pragma omp parallel for schedule(static)
+    for (size_t m = 0; m < M; m++) {
+        const float *row = y + m * C;
+        float *out = a + m * C;
+        for (size_t c = 0; c < C; c++) {
+            out[c] = bnrelu6_apply(row[c], scale[c], shift[c]);
+        }
     }
 }
 
@@ -69,7 +96,6 @@ bnrelu6_forward_train(float *a, float *mean, float *invstd, float *run_mean,
         free(fs);
     }
     reduce_threads(sum, part, nt, 2 * C);
-    float *scale = malloc(2 * C * sizeof *scale), *shift = scale + C;
     for (size_t c = 0; c < C; c++) {
         double mu = sum[c] / (double) M;
         double var = sum[C + c] / (double) M - mu * mu;
@@ -82,21 +108,16 @@ bnrelu6_forward_train(float *a, float *mean, float *invstd, float *run_mean,
         run_mean[c] = (1.0f - momentum) * run_mean[c] + momentum * (float) mu;
         run_var[c] = (1.0f - momentum) * run_var[c]
                      + momentum * (float) unbiased;
-        scale[c] = gamma[c] * invstd[c];
-        shift[c] = beta[c] - mean[c] * scale[c];
     }
-#pragma omp parallel for schedule(static)
-    for (size_t m = 0; m < M; m++) {
-        const float *row = y + m * C;
-        float *out = a + m * C;
-        for (size_t c = 0; c < C; c++) {
-            float z = row[c] * scale[c] + shift[c];
-            out[c] = clip6(z);
-        }
-    }
-    free(scale);
     free(sum);
     free(part);
+    if (!a) {
+        return;
+    }
+    float *scale = malloc(2 * C * sizeof *scale), *shift = scale + C;
+    bnrelu6_fold(scale, shift, gamma, beta, mean, invstd, C);
+    apply(a, y, scale, shift, M, C);
+    free(scale);
 }
 
 void
@@ -104,20 +125,11 @@ bnrelu6_forward_eval(float *a, const float *y, const float *gamma,
                      const float *beta, const float *run_mean,
                      const float *run_var, size_t M, size_t C, float eps)
 {
-    float *scale = malloc(2 * C * sizeof *scale), *shift = scale + C;
-    for (size_t c = 0; c < C; c++) {
-        scale[c] = gamma[c] / sqrtf(run_var[c] + eps);
-        shift[c] = beta[c] - run_mean[c] * scale[c];
-    }
-#pragma omp parallel for schedule(static)
-    for (size_t m = 0; m < M; m++) {
-        const float *row = y + m * C;
-        float *out = a + m * C;
-        for (size_t c = 0; c < C; c++) {
-            float z = row[c] * scale[c] + shift[c];
-            out[c] = clip6(z);
-        }
-    }
+    float *scale = malloc(3 * C * sizeof *scale), *shift = scale + C;
+    float *invstd = shift + C;
+    bnrelu6_eval_invstd(invstd, run_var, C, eps);
+    bnrelu6_fold(scale, shift, gamma, beta, run_mean, invstd, C);
+    apply(a, y, scale, shift, M, C);
     free(scale);
 }
 
@@ -131,10 +143,7 @@ bnrelu6_backward(float *dy, float *dgamma, float *dbeta, const float *da,
     double *sum = calloc(2 * C, sizeof *sum);
     /* Same scale and shift as the forward, so the mask matches it. */
     float *scale = malloc(2 * C * sizeof *scale), *shift = scale + C;
-    for (size_t c = 0; c < C; c++) {
-        scale[c] = gamma[c] * invstd[c];
-        shift[c] = beta[c] - mean[c] * scale[c];
-    }
+    bnrelu6_fold(scale, shift, gamma, beta, mean, invstd, C);
 #pragma omp parallel num_threads(nt)
     {
         int t = omp_get_thread_num();

@@ -23,9 +23,12 @@
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
-/* Copies image 'img' (H,W,C) into 'pad' (H+2,W+2,C) with a zero border. */
+/* Copies image 'img' (H,W,C) into 'pad' (H+2,W+2,C) with a zero border;
+ * with 'scale', each value v becomes bnrelu6_apply(v, scale, shift): the
+ * previous layer's batch norm + ReLU6, applied on the way in. */
 static void
-pad_image(float *pad, const float *img, size_t H, size_t W, size_t C)
+pad_image(float *pad, const float *img, const float *scale,
+          const float *shift, size_t H, size_t W, size_t C)
 {
     size_t Wp = W + 2;
     memset(pad, 0, Wp * C * sizeof *pad);
@@ -33,7 +36,17 @@ pad_image(float *pad, const float *img, size_t H, size_t W, size_t C)
     for (size_t y = 0; y < H; y++) {
         float *row = pad + (y + 1) * Wp * C;
         memset(row, 0, C * sizeof *row);
-        memcpy(row + C, img + y * W * C, W * C * sizeof *row);
+        if (scale) {
+            for (size_t x = 0; x < W; x++) {
+                const float *src = img + (y * W + x) * C;
+                float *dst = row + (x + 1) * C;
+                for (size_t c = 0; c < C; c++) {
+                    dst[c] = bnrelu6_apply(src[c], scale[c], shift[c]);
+                }
+            }
+        } else {
+            memcpy(row + C, img + y * W * C, W * C * sizeof *row);
+        }
         memset(row + (W + 1) * C, 0, C * sizeof *row);
     }
 }
@@ -74,6 +87,14 @@ void
 dwconv3x3_forward(float *out, const float *in, const float *w, size_t N,
                   size_t H, size_t W, size_t C, size_t stride)
 {
+    dwconv3x3_bnrelu6_forward(out, in, NULL, NULL, w, N, H, W, C, stride);
+}
+
+void
+dwconv3x3_bnrelu6_forward(float *out, const float *in, const float *scale,
+                          const float *shift, const float *w, size_t N,
+                          size_t H, size_t W, size_t C, size_t stride)
+{
     size_t Ho = (H - 1) / stride + 1, Wo = (W - 1) / stride + 1;
     size_t Wp = W + 2;
 #pragma omp parallel
@@ -81,7 +102,7 @@ dwconv3x3_forward(float *out, const float *in, const float *w, size_t N,
         float *xp = malloc((H + 2) * Wp * C * sizeof *xp);
 #pragma omp for schedule(static)
         for (size_t n = 0; n < N; n++) {
-            pad_image(xp, in + n * H * W * C, H, W, C);
+            pad_image(xp, in + n * H * W * C, scale, shift, H, W, C);
             float *o = out + n * Ho * Wo * C;
             size_t c0 = 0;
             for (; c0 + 16 <= C; c0 += 16) {
@@ -164,6 +185,16 @@ dwconv3x3_backward(float *din, float *dw, const float *dout, const float *in,
                    const float *w, size_t N, size_t H, size_t W, size_t C,
                    size_t stride)
 {
+    dwconv3x3_bnrelu6_backward(din, dw, dout, in, NULL, NULL, w, N, H, W, C,
+                               stride);
+}
+
+void
+dwconv3x3_bnrelu6_backward(float *din, float *dw, const float *dout,
+                           const float *in, const float *scale,
+                           const float *shift, const float *w, size_t N,
+                           size_t H, size_t W, size_t C, size_t stride)
+{
     size_t Ho = (H - 1) / stride + 1, Wo = (W - 1) / stride + 1;
     size_t Wp = W + 2, npad = (H + 2) * Wp * C;
     int nt = omp_get_max_threads();
@@ -181,7 +212,7 @@ dwconv3x3_backward(float *din, float *dw, const float *dout, const float *in,
         size_t pending = 0;
 #pragma omp for schedule(static)
         for (size_t n = 0; n < N; n++) {
-            pad_image(xp, in + n * H * W * C, H, W, C);
+            pad_image(xp, in + n * H * W * C, scale, shift, H, W, C);
             const float *g = dout + n * Ho * Wo * C;
             size_t c0 = 0;
             for (; c0 + 16 <= C; c0 += 16) {
