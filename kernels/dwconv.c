@@ -3,8 +3,8 @@
  * NHWC puts a pixel's channels side by side, so the kernels work on
  * chunks of 16 (then 8, then 1) channels whose accumulators stay in
  * vector registers (one AVX-512 register, four NEON ones); the compiler
- * vectorises the fixed-width loops, no intrinsics. Threads split the
- * batch. Each thread copies its image into a zero-padded buffer first, so
+ * vectorises the fixed-width loops, no intrinsics. Threads take images
+ * (chunks of images in the backward). Each thread copies its image into a zero-padded buffer first, so
  * the 9-tap loops have no border tests.
  *
  * The backward handles one image at a time, so its dout and input stay in
@@ -12,14 +12,13 @@
  * accumulators per channel chunk), then din as a stride-1 forward pass of
  * the flipped kernel over dout zero-upsampled and padded (each din pixel
  * written once; scattering it nine times chains stores through memory and
- * was 5x slower). dw sums run over ~1024 pixels in float, per thread in
- * double, and the threads' sums are added in thread order, so results do
- * not depend on scheduling. */
-#include <omp.h>
+ * was 5x slower). dw sums run over ~1024 pixels in float, then in double
+ * per chunk of images (parallel.h). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "layers.h"
+#include "parallel.h"
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
@@ -100,7 +99,7 @@ dwconv3x3_bnrelu6_forward(float *out, const float *in, const float *scale,
 #pragma omp parallel
     {
         float *xp = malloc((H + 2) * Wp * C * sizeof *xp);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
         for (size_t n = 0; n < N; n++) {
             pad_image(xp, in + n * H * W * C, scale, shift, H, W, C);
             float *o = out + n * Ho * Wo * C;
@@ -197,21 +196,24 @@ dwconv3x3_bnrelu6_backward(float *din, float *dw, const float *dout,
 {
     size_t Ho = (H - 1) / stride + 1, Wo = (W - 1) / stride + 1;
     size_t Wp = W + 2, npad = (H + 2) * Wp * C;
-    int nt = omp_get_max_threads();
-    double *tsum = calloc((size_t) nt * 9 * C, sizeof *tsum);
+    size_t chunks = par_chunks(N, 1);
+    double *tsum = calloc(chunks * 9 * C, sizeof *tsum);
+    double *dsum = malloc(9 * C * sizeof *dsum);
     float *wflip = malloc(9 * C * sizeof *wflip);
     for (size_t t = 0; t < 9; t++) {
         memcpy(wflip + t * C, w + (8 - t) * C, C * sizeof *wflip);
     }
-#pragma omp parallel num_threads(nt)
+#pragma omp parallel
     {
         float *xp = malloc(npad * sizeof *xp);
         float *up = din ? malloc(npad * sizeof *up) : NULL;
         float *acc = calloc(9 * C, sizeof *acc);
-        double *tacc = tsum + (size_t) omp_get_thread_num() * 9 * C;
-        size_t pending = 0;
-#pragma omp for schedule(static)
-        for (size_t n = 0; n < N; n++) {
+#pragma omp for schedule(dynamic, 1)
+        for (size_t ci = 0; ci < chunks; ci++) {
+        double *tacc = tsum + ci * 9 * C;
+        size_t pending = 0, n0, n1;
+        par_range(N, chunks, ci, &n0, &n1);
+        for (size_t n = n0; n < n1; n++) {
             pad_image(xp, in + n * H * W * C, scale, shift, H, W, C);
             const float *g = dout + n * Ho * Wo * C;
             size_t c0 = 0;
@@ -245,17 +247,16 @@ dwconv3x3_bnrelu6_backward(float *din, float *dw, const float *dout,
             }
         }
         flush_sums(tacc, acc, 9 * C);
+        }
         free(xp);
         free(up);
         free(acc);
     }
+    par_reduce(dsum, tsum, chunks, 9 * C);
     for (size_t i = 0; i < 9 * C; i++) {
-        double s = 0.0;
-        for (int t = 0; t < nt; t++) {
-            s += tsum[(size_t) t * 9 * C + i];
-        }
-        dw[i] = (float) s;
+        dw[i] = (float) dsum[i];
     }
+    free(dsum);
     free(wflip);
     free(tsum);
 }

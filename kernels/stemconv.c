@@ -7,14 +7,14 @@
  * products over chunks of 16 (8, 1) output channels held in registers; the
  * weights are transposed once per call to (K, Cout) for that. The weight
  * gradient accumulates K x Cout outer products per pixel in an L1-resident
- * per-thread buffer, per image in float and per thread in double, added in
- * thread order (deterministic). Zero inputs (padding, blank canvas) are
+ * buffer, per image in float, then in double per chunk of images
+ * (parallel.h). Zero inputs (padding, blank canvas) are
  * skipped there. */
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "layers.h"
+#include "parallel.h"
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
@@ -75,7 +75,7 @@ stemconv3x3s2_forward(float *out, const float *in, const float *w, size_t N,
 #pragma omp parallel
     {
     float *pad = malloc((H + 2) * Wp * Cin * sizeof *pad);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
     for (size_t n = 0; n < N; n++) {
         pad_image(pad, in + n * H * W * Cin, H, W, Cin);
         float xv[27];
@@ -106,15 +106,19 @@ stemconv3x3s2_backward(float *dw, const float *dout, const float *in,
                        size_t N, size_t H, size_t W, size_t Cin, size_t Cout)
 {
     size_t Ho = (H + 1) / 2, Wo = (W + 1) / 2, K = 9 * Cin;
-    int nt = omp_get_max_threads();
-    double *tsum = calloc((size_t) nt * K * Cout, sizeof *tsum);
-#pragma omp parallel num_threads(nt)
+    size_t chunks = par_chunks(N, 1);
+    double *tsum = calloc(chunks * K * Cout, sizeof *tsum);
+    double *dsum = malloc(K * Cout * sizeof *dsum);
+#pragma omp parallel
     {
         float *acc = malloc(K * Cout * sizeof *acc);    /* (K, Cout) */
         float *pad = malloc((H + 2) * (W + 2) * Cin * sizeof *pad);
-        double *tacc = tsum + (size_t) omp_get_thread_num() * K * Cout;
-#pragma omp for schedule(static)
-        for (size_t n = 0; n < N; n++) {
+#pragma omp for schedule(dynamic, 1)
+        for (size_t ci = 0; ci < chunks; ci++) {
+        double *tacc = tsum + ci * K * Cout;
+        size_t n0, n1;
+        par_range(N, chunks, ci, &n0, &n1);
+        for (size_t n = n0; n < n1; n++) {
             pad_image(pad, in + n * H * W * Cin, H, W, Cin);
             float xv[27];
             memset(acc, 0, K * Cout * sizeof *acc);
@@ -138,17 +142,16 @@ stemconv3x3s2_backward(float *dw, const float *dout, const float *in,
                 tacc[i] += acc[i];
             }
         }
+        }
         free(acc);
         free(pad);
     }
+    par_reduce(dsum, tsum, chunks, K * Cout);
     for (size_t c = 0; c < Cout; c++) {
         for (size_t k = 0; k < K; k++) {
-            double s = 0.0;
-            for (int t = 0; t < nt; t++) {
-                s += tsum[(size_t) t * K * Cout + k * Cout + c];
-            }
-            dw[c * K + k] = (float) s;
+            dw[c * K + k] = (float) dsum[k * Cout + c];
         }
     }
+    free(dsum);
     free(tsum);
 }

@@ -203,6 +203,35 @@ test_training_progress(void **state)
     free(x);
 }
 
+/* Work is chunked by problem size, not by thread count: 1 and 2 threads
+ * give bit-identical training (what lets devices with different core
+ * counts reproduce the single-process trainer). */
+static void
+test_thread_count_invariance(void **state)
+{
+    struct mn_config c = small_config();
+    c.batch_capacity = 8;
+    uint64_t r = 9;
+    size_t n = 8;
+    float *x = kc_randn(n * 16 * 16, &r, 1, 0);
+    uint32_t labels[8] = {5, 4, 3, 2, 1, 0, 1, 2};
+    struct mn_optim o;
+    mn_optim_default(&o);
+    float *p[2];
+    size_t np = 0;
+    struct mn_stage *st[2];
+    for (int t = 0; t < 2; t++) {
+        mn_set_threads(t + 1);
+        st[t] = mn_stage_create(&c, 1, 4, NULL, 0);
+        train_steps(st[t], x, labels, n, 3, &o, 1e-3f);
+        p[t] = mn_stage_params(st[t], &np);
+    }
+    mn_set_threads(2);
+    assert_memory_equal(p[0], p[1], np * sizeof(float));
+    mn_stage_destroy(st[0]), mn_stage_destroy(st[1]);
+    free(x);
+}
+
 static void
 test_schedules(void **state)
 {
@@ -328,6 +357,7 @@ main(void)
         cmocka_unit_test(test_stage_shapes),
         cmocka_unit_test(test_split_invariant_init),
         cmocka_unit_test(test_training_progress),
+        cmocka_unit_test(test_thread_count_invariance),
         cmocka_unit_test(test_schedules),
         cmocka_unit_test(test_checkpoint_round_trip),
     };
