@@ -243,10 +243,14 @@ distclean:
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 # --- agent: activation-stream benchmark (beside iperf3) --------------------
-.PHONY: bench-stream
+.PHONY: bench-stream bench-pipeline bench-multipath
 bench-stream: $(BIN)/edgetrain
 	tests/bench/stream.sh $(BIN)/edgetrain
-bench: bench-stream
+bench-pipeline: $(BINS)
+	tests/bench/pipeline.sh $(BUILD)
+bench-multipath: $(BIN)/edgetrain
+	tests/bench/multipath.sh $(BIN)/edgetrain
+bench: bench-stream bench-pipeline bench-multipath
 
 # --- controller policy plugins (controller branch) -------------------------
 # controller/plugins/*.c -> $(BUILD)/plugins/*.so, loaded with --plugin.
