@@ -305,3 +305,8 @@ cross-test: cross-kernels
 	    echo "qemu-aarch64 $$n: $${tp:-0} passed, $${tf:-0} failed"; \
 	    p=$$((p + $${tp:-0})); f=$$((f + $${tf:-0})); done; \
 	    echo "$$p passed, $$f failed"; [ $$f -eq 0 ]
+
+# --- emulation: multipath goodput on the emulated diamond (root) -----------
+.PHONY: bench-multipath
+bench-multipath: $(BINS)
+	tests/bench/multipath.sh $(BIN)
