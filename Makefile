@@ -312,3 +312,6 @@ cross-test: cross-kernels
 .PHONY: bench-multipath-emu
 bench-multipath-emu: $(BINS)
 	tests/bench/multipath_emulated.sh $(BIN)
+.PHONY: bench-scaling-emu
+bench-scaling-emu: $(BINS)
+	tests/bench/scaling_emulated.sh $(BIN) 150

@@ -27,7 +27,7 @@ run() {   # placement stages -> prints images/s
 import re, sys, datetime
 t = {}
 for line in open(sys.argv[1]):
-    m = re.match(r"(\S+)Z controller INFO: run \S+: (\d+ stages|.*done)", line)
+    m = re.match(r"(\S+)Z controller INFO: run \S+(: \d+ stages| done:)", line)
     if m:
         ts = datetime.datetime.fromisoformat(m.group(1))
         t.setdefault("done" if "done" in m.group(2) else "start", ts)
