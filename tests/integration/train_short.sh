@@ -95,6 +95,12 @@ check "quickdraw ndjson+bin: train exits 0" [ "$rc" -eq 0 ]
 check "quickdraw: 135 train / 45 test images of 64x64 strokes" \
     grep -q "135 train, 45 test images of 64x64, 3 classes" "$tmp/qd.log"
 check "quickdraw: head 1 beats chance (1/3) widely (>0.6)" above "$last" 1 0.6
+# eval reuses the run's split options (--test-fraction 0.25): same 45 images.
+qacc1=$(echo "$last" | awk -F'[=,]' '{print $2}')
+ev=$($ET eval --checkpoints "$tmp/qdrun" --upto 1 --threads 2 2>&1)
+echo "$ev"
+check "quickdraw: eval sees the run's test split and accuracy ($qacc1)" \
+    sh -c "echo '$ev' | grep -q '45 images' && echo '$ev' | grep -q '^accuracy=$qacc1\$'"
 
 # numpy_bitmap .npy: a stroke class vs. an empty one, 28x28.
 python3 - "$tmp/np" <<'PY'
