@@ -31,7 +31,7 @@ check "last line is test_accuracy with 3 heads" \
 check "blockwise head 1 beats chance widely (>0.6)" above "$last" 1 0.6
 check "blockwise last head beats chance widely (>0.5)" above "$last" 3 0.5
 e2e=$(awk -F, '$1==3 && $2=="e2e" {print $8}' "$out/metrics.csv")
-check "e2e beats chance widely (>0.5, got $e2e)" awk -v a="$e2e" 'BEGIN {exit !(a > 0.5)}'
+check "e2e beats chance widely (>0.4, got $e2e)" awk -v a="$e2e" 'BEGIN {exit !(a > 0.4)}'
 check "metrics.csv has 3 epochs x (3 heads + e2e)" \
     [ "$(tail -n +2 "$out/metrics.csv" | wc -l)" -eq 12 ]
 check "checkpoints and plot written" test -s "$out/stage1.ckpt" -a -s "$out/stage3.ckpt" \
