@@ -305,3 +305,10 @@ cross-test: cross-kernels
 	    echo "qemu-aarch64 $$n: $${tp:-0} passed, $${tf:-0} failed"; \
 	    p=$$((p + $${tp:-0})); f=$$((f + $${tf:-0})); done; \
 	    echo "$$p passed, $$f failed"; [ $$f -eq 0 ]
+
+# --- emulation: multipath goodput on the emulated diamond (root) -----------
+# Through the real controller's pinned paths and OVS (multipath.sh measures
+# the stream layer alone over policy-routed links).
+.PHONY: bench-multipath-emu
+bench-multipath-emu: $(BINS)
+	tests/bench/multipath_emulated.sh $(BIN)

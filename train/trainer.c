@@ -324,9 +324,10 @@ trainer_run(const struct trainer_options *o, double *final, size_t *n_final,
             "test_top1,test_top3,train_seconds,images_per_s,lr\n");
     bool tty = o->progress > 0 || (o->progress < 0 && isatty(STDOUT_FILENO));
     printf("training %s: stages %s, input %u, alpha %g, head pool %d, batch "
-           "%zu, %d epochs x %zu steps, %d threads\n", mode_name(o->mode),
+           "%zu, %d epochs x %zu steps, %ld threads\n", mode_name(o->mode),
            o->stages, o->input, o->alpha, o->head_pool, o->batch, o->epochs,
-           steps, o->threads);
+           steps, o->threads > 0 ? (long) o->threads
+                                 : sysconf(_SC_NPROCESSORS_ONLN));
     fflush(stdout);
 
     size_t plain_every = steps / 4 ? steps / 4 : 1;

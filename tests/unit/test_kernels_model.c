@@ -232,6 +232,33 @@ test_thread_count_invariance(void **state)
     free(x);
 }
 
+/* A batch smaller than the capacity behaves like a full batch of a stage
+ * made for that size (BN statistics over the rows given, nothing more). */
+static void
+test_partial_batch(void **state)
+{
+    struct mn_config c = small_config();
+    uint64_t r = 13;
+    float *x = kc_randn(3 * 16 * 16, &r, 1, 0);
+    uint32_t labels[3] = {1, 2, 3};
+    struct mn_stage *big = mn_stage_create(&c, 1, 2, NULL, 0);
+    c.batch_capacity = 3;
+    struct mn_stage *small = mn_stage_create(&c, 1, 2, NULL, 0);
+    struct mn_metrics mb, ms;
+    assert_int_equal(mn_stage_forward(big, x, 3, true), 0);
+    assert_int_equal(mn_stage_forward(small, x, 3, true), 0);
+    assert_memory_equal(mn_stage_logits(big), mn_stage_logits(small),
+                        3 * 6 * sizeof(float));
+    assert_int_equal(mn_stage_backward(big, labels, &mb, NULL, 0), 0);
+    assert_int_equal(mn_stage_backward(small, labels, &ms, NULL, 0), 0);
+    assert_true(mb.loss == ms.loss && mb.n == 3);
+    size_t np;
+    float *gb = mn_stage_grads(big, &np), *gs = mn_stage_grads(small, &np);
+    assert_memory_equal(gb, gs, np * sizeof(float));
+    mn_stage_destroy(big), mn_stage_destroy(small);
+    free(x);
+}
+
 static void
 test_schedules(void **state)
 {
@@ -358,6 +385,7 @@ main(void)
         cmocka_unit_test(test_split_invariant_init),
         cmocka_unit_test(test_training_progress),
         cmocka_unit_test(test_thread_count_invariance),
+        cmocka_unit_test(test_partial_batch),
         cmocka_unit_test(test_schedules),
         cmocka_unit_test(test_checkpoint_round_trip),
     };
