@@ -127,9 +127,7 @@ cmd_infer(int argc, char **argv)
         if (rec_train || !strncmp(arg, "test:", 5)) {
             if (!ds) {
                 char *derr = NULL;
-                struct dataset_options dopts;
-                dataset_options_init(&dopts);
-                if (dataset_open(data ? data : m->data_spec, &dopts, &ds,
+                if (dataset_open(data ? data : m->data_spec, &m->data_opts, &ds,
                                  &derr)) {
                     fprintf(stderr, "edgetrain infer: %s\n", derr);
                     free(derr);
