@@ -65,6 +65,7 @@ struct agent {
     /* Current assignment (I/O thread's copy). */
     Edgetrain__Assignment *assign;
     uint32_t last_epoch;                /* from the compute thread's reports */
+    uint32_t stage_gen;                 /* ASSIGN messages handed to compute */
 
     /* Streams (I/O thread). */
     struct et_stream_rx *rx;
