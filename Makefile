@@ -301,3 +301,13 @@ cross-test: cross-kernels
 	    echo "qemu-aarch64 $$n: $${tp:-0} passed, $${tf:-0} failed"; \
 	    p=$$((p + $${tp:-0})); f=$$((f + $${tf:-0})); done; \
 	    echo "$$p passed, $$f failed"; [ $$f -eq 0 ]
+
+# --- experiments (experiments branch) ----------------------------------------
+# The small matrix on the emulator (root + openvswitch-switch; about 12 min on
+# 2 cores): regenerates docs/results.md and its plots in docs/results/.
+# EXPERIMENT_SPEC=tests/experiments/full.json for the bigger one.
+EXPERIMENT_SPEC ?= tests/experiments/small.json
+.PHONY: experiments
+experiments: $(BINS)
+	/usr/bin/python3 tests/experiments/run.py --spec $(EXPERIMENT_SPEC) \
+	    --bin $(BIN) --report --results-md docs/results.md --figures docs/results

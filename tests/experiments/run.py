@@ -164,7 +164,9 @@ def run_key(r):
 def run_name(r):
     t = os.path.splitext(os.path.basename(r["topology"]))[0]
     return "-".join([t, r["placement"], r["routing"].replace("/", ""),
-                     r["encoding"], r["mix"], f"r{r['repeat']}"])
+                     r["encoding"], r["mix"], f"r{r['repeat']}"]
+                    + ([f"e{r['epochs']}x{r['steps']}"]
+                       if r["epochs"] or r["steps"] else []))
 
 
 def mixed_topology(path, mix, spec, tmpdir):
