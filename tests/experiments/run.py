@@ -56,6 +56,7 @@ COLUMNS = [
     "bottleneck_kind", "bottleneck_compute_s", "bottleneck_transfer_s",
     "measured_busy", "head_top1", "head_top3", "final_top1", "paths",
     "substream_bytes", "total_bytes", "link_mean_mbps", "link_peak_mbps",
+    "backend",
 ]
 
 DEFAULT_MODEL = ["--alpha", "0.5", "--input", "32", "--channels", "1",
@@ -277,11 +278,19 @@ def run_one(r, spec, args, tmpdir):
         "--stages", str(spec.get("stages", "auto")), "--exit-when-done"]
     if k:
         ctl += ["--k", str(k)]
-    cmd = [os.path.join(ROOT, "topology", "emulate"), topo,
-           "--bin", args.bin, "--out", rdir, "--threads", "1",
-           "--seconds", str(int(spec.get("run_seconds", 300))),
-           "--http-port", str(port), "--data", data, "--keep-logs",
-           "--"] + ctl
+    if args.backend == "mininet":
+        # Mininet's controller serves /status inside the launcher's own
+        # namespace: no samples (link plot, measured busy share) there.
+        cmd = [os.path.join(ROOT, "topology", "mininet", "edgetrain_mn.py"),
+               topo, "--bin", args.bin, "--out", rdir,
+               "--seconds", str(int(spec.get("run_seconds", 300))),
+               "--data", data, "--keep-logs", "--"] + ctl
+    else:
+        cmd = [os.path.join(ROOT, "topology", "emulate"), topo,
+               "--bin", args.bin, "--out", rdir, "--threads", "1",
+               "--seconds", str(int(spec.get("run_seconds", 300))),
+               "--http-port", str(port), "--data", data, "--keep-logs",
+               "--"] + ctl
     log(f"run {name}: {' '.join(cmd[1:])}")
     sampler = Sampler(f"http://127.0.0.1:{port}/status",
                       os.path.join(rdir, "samples.jsonl"))
@@ -294,7 +303,7 @@ def run_one(r, spec, args, tmpdir):
     sampler.join(3)
     with open(os.path.join(rdir, "emulate.log")) as f:
         text = f.read()
-    m = re.search(r"run dir (\S+)", text)
+    m = re.search(r"run dir (\S+?),?\s", text)
     rundir = m.group(1) if m else None
     row = {c: "" for c in COLUMNS}
     row.update(group=r["group"], topology=os.path.basename(r["topology"]).
@@ -302,14 +311,16 @@ def run_one(r, spec, args, tmpdir):
                routing=routing, k=k or "", encoding=r["encoding"],
                mix=r["mix"], repeat=r["repeat"], wall_s=f"{wall:.1f}",
                epochs=epochs, steps_per_epoch=steps, batch=batch,
-               status="ok" if rc == 0 else f"failed({rc})")
+               status="ok" if rc == 0 else f"failed({rc})",
+               backend=args.backend)
     try:
         with open(os.path.join(rdir, "status.json")) as f:
             st = json.load(f)
     except (OSError, ValueError):
         st = {}
     fill_from_status(row, st, sampler.samples, rundir, epochs, steps, batch)
-    if rundir and rundir.startswith(tempfile.gettempdir() + "/edgetrain-"):
+    if rundir and rundir.startswith(tempfile.gettempdir() + "/edgetrain-") \
+            and os.path.isdir(rundir):
         if rc != 0:
             # Keep the logs of a failed run next to its results.
             shutil.copytree(rundir, os.path.join(rdir, "logs"),
@@ -419,6 +430,10 @@ def main():
     ap.add_argument("--bin", default=os.path.join(ROOT, "build", "bin"),
                     help="directory of the edgetrain binaries")
     ap.add_argument("--only", help="run only runs whose name contains this")
+    ap.add_argument("--backend", choices=("emulate", "mininet"),
+                    default="emulate", help="topology/emulate (default) or"
+                    " Mininet (topology/mininet/edgetrain_mn.py; no CPU"
+                    " quotas, no /status samples)")
     ap.add_argument("--report", action="store_true",
                     help="then write report.md and plots (report.py)")
     ap.add_argument("--results-md", help="with --report: also write this "
@@ -433,7 +448,8 @@ def main():
     if os.geteuid() != 0:
         die("needs root: every run builds an emulated network (namespaces,"
             " Open vSwitch, tc, cgroups); run it with sudo")
-    for tool in ("ovs-vswitchd", "ovsdb-server", "ovs-vsctl", "tc"):
+    for tool in ("ovs-vswitchd", "ovsdb-server", "ovs-vsctl", "tc") + (
+            ("mn",) if args.backend == "mininet" else ()):
         if not shutil.which(tool):
             die(f"'{tool}' not found: install openvswitch-switch and iproute2"
                 " (scripts/deps.sh install)")
