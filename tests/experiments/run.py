@@ -154,7 +154,10 @@ def runs_of(spec):
                                                 encoding=e, mix=m, repeat=i,
                                                 epochs=g.get("epochs"),
                                                 steps=g.get("steps_per_epoch")))
-    return out
+    # Repeat 0 of every configuration first, then repeat 1, ...: the
+    # machine's load drifts, and interleaving spreads it over all
+    # configurations instead of over one configuration's repeats.
+    return sorted(out, key=lambda r: r["repeat"])
 
 
 def run_key(r):
