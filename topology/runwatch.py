@@ -161,7 +161,8 @@ class RunWatch:
             for stage, name, first, last, m in rows:
                 f.write(f"# head {stage + 1} ({name}, blocks {first}-{last})\n")
                 for ep, (t1, t3) in sorted(self.history.get(name, {}).items()):
-                    f.write(f"{ep + 1} {t1:.5f} {t3:.5f}\n")
+                    # eval_epoch counts epochs done: 1 after the first.
+                    f.write(f"{ep} {t1:.5f} {t3:.5f}\n")
                 f.write("\n\n")
         png = os.path.join(self.out_dir, "accuracy.png")
         if not shutil.which("gnuplot"):

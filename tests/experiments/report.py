@@ -259,8 +259,9 @@ def headlines(rows):
                          f" {nv[0]['bottleneck_agent']}).")
         out.append((f"Placement on {t}", lines))
     mp = [r for r in rows if r["group"] == "multipath"]
-    for t in sorted({r["topology"] for r in mp}):
-        rs = select(mp, topology=t)
+    for t, pl, mx in sorted({(r["topology"], r["placement"], r["mix"])
+                             for r in mp}):
+        rs = select(mp, topology=t, placement=pl, mix=mx)
         multi = [r for r in rs if r["routing"] != "shortest" and r["k"] not in ("1",)]
         single = [r for r in rs if r["routing"] == "shortest" or r["k"] == "1"]
         m1, m2 = median_of(multi, "throughput_img_s"), median_of(single, "throughput_img_s")
@@ -282,7 +283,8 @@ def headlines(rows):
                          f" with single path: {single[0]['bottleneck_kind'] if single else '?'}"
                          f" (compute {single[0]['bottleneck_compute_s'] if single else '?'} s"
                          f" vs transfer {single[0]['bottleneck_transfer_s'] if single else '?'} s).")
-        out.append((f"Multipath on {t}", lines))
+        out.append((f"Multipath on {t}, {pl} placement"
+                    + (f", mix {mx}" if mx != "default" else ""), lines))
     en = [r for r in rows if r["group"] == "encoding"]
     for t in sorted({r["topology"] for r in en}):
         for p in sorted({r["placement"] for r in select(en, topology=t)}):
