@@ -103,11 +103,20 @@ def load_spec(path):
             spec = json.load(f)
     except (OSError, ValueError) as e:
         die(f"{path}: {e}")
+    if not isinstance(spec, dict):
+        die(f"{path}: expected a JSON object")
     if not isinstance(spec.get("groups"), list) or not spec["groups"]:
         die(f"{path}: needs a non-empty 'groups' list")
     mixes = spec.get("mixes", {})
+    if not isinstance(mixes, dict) or not all(
+            isinstance(m, dict) and all(isinstance(o, dict) for o in m.values())
+            for m in mixes.values()):
+        die(f"{path}: 'mixes' maps a name to {{agent or \"*\": {{field:"
+            " value}}")
     for i, g in enumerate(spec["groups"]):
         where = f"{path}: groups[{i}]"
+        if not isinstance(g, dict):
+            die(f"{where}: expected an object")
         if "name" not in g:
             die(f"{where}: needs a 'name'")
         if not g.get("topologies"):
@@ -459,7 +468,10 @@ def main():
     for b in ("edgetrain-controller", "edgetrain-agent"):
         if not os.access(os.path.join(args.bin, b), os.X_OK):
             die(f"{args.bin}/{b} missing: build first (make)")
-    os.makedirs(args.out, exist_ok=True)
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as e:
+        die(f"--out {args.out}: {e}")
     runs = runs_of(spec)
     if spec.get("curve"):
         c = dict(spec["curve"])
@@ -472,6 +484,8 @@ def main():
                          steps=c.get("steps_per_epoch", 60)))
     if args.only:
         runs = [r for r in runs if args.only in run_name(r)]
+    if not runs:
+        die("no run matches")
     done = {}
     rows = []
     csv_path = os.path.join(args.out, "results.csv")
