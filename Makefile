@@ -315,3 +315,13 @@ bench-multipath-emu: $(BINS)
 .PHONY: bench-scaling-emu
 bench-scaling-emu: $(BINS)
 	tests/bench/scaling_emulated.sh $(BIN) 150
+
+# --- experiments (experiments branch) ----------------------------------------
+# The small matrix on the emulator (root + openvswitch-switch; about 12 min on
+# 2 cores): regenerates docs/results.md and its plots in docs/results/.
+# EXPERIMENT_SPEC=tests/experiments/full.json for the bigger one.
+EXPERIMENT_SPEC ?= tests/experiments/small.json
+.PHONY: experiments
+experiments: $(BINS)
+	/usr/bin/python3 tests/experiments/run.py --spec $(EXPERIMENT_SPEC) \
+	    --bin $(BIN) --report --results-md docs/results.md --figures docs/results

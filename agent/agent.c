@@ -669,7 +669,7 @@ agent_run(const struct agent_options *opt)
     ag->cores = cores > 0 ? (uint32_t) cores : 1;
     ag->memory = (uint64_t) sysconf(_SC_PHYS_PAGES)
                  * (uint64_t) sysconf(_SC_PAGESIZE);
-    ag->gflops = agent_self_benchmark();
+    ag->gflops = opt->gflops > 0 ? opt->gflops : agent_self_benchmark();
     ET_INFO("agent %s: data on %s, %u cores, %.1f GiB, %.1f GFLOP/s sgemm",
             opt->name, ag->data_addr, ag->cores, ag->memory / 1073741824.0,
             ag->gflops);

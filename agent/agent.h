@@ -34,6 +34,7 @@ struct agent_options {
     int threads;                /* compute threads (0: all cores) */
     uint32_t window;            /* receive window, chunks (0: 16) */
     uint32_t queue_chunks;      /* bound of each thread queue (0: 16) */
+    double gflops;              /* declared speed (0: self-benchmark) */
 };
 
 /* Receive-side bounds, stated in docs/agent.md. */
