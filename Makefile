@@ -301,3 +301,11 @@ cross-test: cross-kernels
 	    echo "qemu-aarch64 $$n: $${tp:-0} passed, $${tf:-0} failed"; \
 	    p=$$((p + $${tp:-0})); f=$$((f + $${tf:-0})); done; \
 	    echo "$$p passed, $$f failed"; [ $$f -eq 0 ]
+
+# --- controller: embedded dashboard (dashboard branch) --------------------
+# controller/web/dashboard.html -> C array (xxd -i) linked into the
+# controller library, served at GET / by controller/dashboard.c.
+$(BUILD)/gen/dashboard_html.c: controller/web/dashboard.html
+	@mkdir -p $(@D)
+	$(call quiet,XXD,$<)cd controller/web && xxd -i dashboard.html >$(CURDIR)/$@
+$(LIB_CTL): $(call obj,$(BUILD)/gen/dashboard_html.c)
