@@ -232,7 +232,7 @@ else
         --http-port "$HPORT" --mgmt-port "$(free_port)" \
         --openflow-port "$(free_port)" --data 'fashion-mnist?test-limit=1000' -- \
         --alpha 0.5 --input 32 --channels 1 --classes 10 --head-pool 4 \
-        --batch 128 --micro-batch 32 --epochs 2 --steps-per-epoch 30 \
+        --batch 128 --micro-batch 32 --epochs 3 --steps-per-epoch 80 \
         --stages 4 --lr 0.004 --seed 5 --data 'fashion-mnist?test-limit=1000' \
         --exit-when-done) >"$D/emu.log" 2>&1 &
     EMUPID=$!
