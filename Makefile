@@ -307,5 +307,5 @@ cross-test: cross-kernels
 # controller library, served at GET / by controller/dashboard.c.
 $(BUILD)/gen/dashboard_html.c: controller/web/dashboard.html
 	@mkdir -p $(@D)
-	$(call quiet,XXD,$<)cd controller/web && xxd -i dashboard.html >$(CURDIR)/$@
+	$(call quiet,XXD,$<)(cd controller/web && xxd -i dashboard.html) >$@
 $(LIB_CTL): $(call obj,$(BUILD)/gen/dashboard_html.c)
