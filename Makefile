@@ -325,3 +325,11 @@ EXPERIMENT_SPEC ?= tests/experiments/small.json
 experiments: $(BINS)
 	/usr/bin/python3 tests/experiments/run.py --spec $(EXPERIMENT_SPEC) \
 	    --bin $(BIN) --report --results-md docs/results.md --figures docs/results
+
+# --- controller: embedded dashboard (dashboard branch) --------------------
+# controller/web/dashboard.html -> C array (xxd -i) linked into the
+# controller library, served at GET / by controller/dashboard.c.
+$(BUILD)/gen/dashboard_html.c: controller/web/dashboard.html
+	@mkdir -p $(@D)
+	$(call quiet,XXD,$<)(cd controller/web && xxd -i dashboard.html) >$@
+$(LIB_CTL): $(call obj,$(BUILD)/gen/dashboard_html.c)

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "dashboard.h"
 #include "log.h"
 
 struct httpapi {
@@ -99,8 +100,8 @@ static void
 other_cb(struct evhttp_request *req, void *http_)
 {
     reply_text(req, 404, "Not Found", "text/plain",
-               "edgetrain-controller: GET /status, GET /metrics, "
-               "POST /start\n");
+               "edgetrain-controller: GET / (dashboard), GET /status, "
+               "GET /metrics, POST /start\n");
 }
 
 int
@@ -144,6 +145,7 @@ httpapi_create(struct event_base *base, const char *addr,
     evhttp_set_cb(http->http, "/status", status_cb, http);
     evhttp_set_cb(http->http, "/metrics", metrics_cb, http);
     evhttp_set_cb(http->http, "/start", start_cb, http);
+    dashboard_register(http->http);
     evhttp_set_gencb(http->http, other_cb, http);
     evhttp_set_timeout(http->http, 10);
     ET_INFO("http: listening on %s (port %u)", addr, http->port);

@@ -5,6 +5,7 @@
  *                   placement, paths with weights (docs/controller.md)
  *   GET  /metrics   Prometheus text exposition format 0.0.4
  *   POST /start     start a run with the agents registered so far
+ *   GET  /          the live dashboard (dashboard.h; also /dashboard)
  *
  * The content comes from the owner through the callbacks; httpapi only
  * speaks HTTP. Runs on the owner's event_base thread. */
