@@ -47,10 +47,12 @@ bnrelu6_forward_train(float *a, float *mean, float *invstd, float *run_mean,
     double *sum = calloc(2 * C, sizeof *sum);
 #pragma omp parallel num_threads(nt)
     {
-        int t = omp_get_thread_num();
+        /* The team may be smaller than asked (nested, no OpenMP build):
+         * split over the threads that really run. */
+        int t = omp_get_thread_num(), nth = omp_get_num_threads();
         double *s = part + (size_t) t * 2 * C, *q = s + C;
         float *fs = malloc(2 * C * sizeof *fs), *fq = fs + C;
-        size_t m0 = M * t / nt, m1 = M * (t + 1) / nt;
+        size_t m0 = M * t / nth, m1 = M * (t + 1) / nth;
         for (size_t b = m0; b < m1; b += ROWS_PER_FLUSH) {
             size_t e = b + ROWS_PER_FLUSH < m1 ? b + ROWS_PER_FLUSH : m1;
             memset(fs, 0, 2 * C * sizeof *fs);
@@ -137,10 +139,10 @@ bnrelu6_backward(float *dy, float *dgamma, float *dbeta, const float *da,
     }
 #pragma omp parallel num_threads(nt)
     {
-        int t = omp_get_thread_num();
+        int t = omp_get_thread_num(), nth = omp_get_num_threads();
         double *sb = part + (size_t) t * 2 * C, *sg = sb + C;
         float *fb = malloc(2 * C * sizeof *fb), *fg = fb + C;
-        size_t m0 = M * t / nt, m1 = M * (t + 1) / nt;
+        size_t m0 = M * t / nth, m1 = M * (t + 1) / nth;
         for (size_t b = m0; b < m1; b += ROWS_PER_FLUSH) {
             size_t e = b + ROWS_PER_FLUSH < m1 ? b + ROWS_PER_FLUSH : m1;
             memset(fb, 0, 2 * C * sizeof *fb);

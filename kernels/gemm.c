@@ -23,7 +23,8 @@ split_threads(size_t rows, size_t min_rows)
 #define MIN_ROWS 32
 
 /* Share [*lo, *hi) of n rows for thread t of nt, in multiples of 16 so
- * the BLAS kernels see full register tiles. */
+ * the BLAS kernels see full register tiles. nt is the team's real size
+ * (omp_get_num_threads()), which may be smaller than asked for. */
 static void
 share(size_t n, int t, int nt, size_t *lo, size_t *hi)
 {
@@ -42,7 +43,7 @@ gemm_rows(bool trans_b, size_t M, size_t N, size_t K, const float *A,
 #pragma omp parallel num_threads(nt)
     {
         size_t lo, hi;
-        share(M, omp_get_thread_num(), nt, &lo, &hi);
+        share(M, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
         if (hi > lo) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans,
                         trans_b ? CblasTrans : CblasNoTrans, (int) (hi - lo),
@@ -60,7 +61,7 @@ gemm_atb(size_t M, size_t N, size_t R, const float *A, size_t lda,
 #pragma omp parallel num_threads(nt)
     {
         size_t lo, hi;
-        share(M, omp_get_thread_num(), nt, &lo, &hi);
+        share(M, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
         if (hi > lo) {
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,
                         (int) (hi - lo), (int) N, (int) R, 1.0f, A + lo,
