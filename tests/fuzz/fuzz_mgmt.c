@@ -135,6 +135,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         mgmt_close(c, 0, "fuzz input ended");
     }
     conn_free(c);
+    /* libevent finalises (and closes) the bufferevent from the loop. */
+    event_base_loop(fz_base, EVLOOP_NONBLOCK);
     close(sv[1]);
     return 0;
 }
