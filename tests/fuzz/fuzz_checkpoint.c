@@ -31,6 +31,15 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
         fprintf(stderr, "stage: %s\n", err);
         abort();
     }
+    /* Regression (UBSan): saving a stage without optimiser state passed
+     * NULL to memcpy. Save and reload once per process. */
+    uint8_t *rb;
+    size_t rlen;
+    if (mn_stage_save_buf(fz_stage, false, &rb, &rlen)
+        || mn_stage_load_buf(fz_stage, rb, rlen, err, sizeof err)) {
+        abort();
+    }
+    free(rb);
     if (getenv("ET_FUZZ_SEEDS")) {
         for (int o = 0; o < 2; o++) {
             uint8_t *buf;
