@@ -333,3 +333,14 @@ $(BUILD)/gen/dashboard_html.c: controller/web/dashboard.html
 	@mkdir -p $(@D)
 	$(call quiet,XXD,$<)(cd controller/web && xxd -i dashboard.html) >$@
 $(LIB_CTL): $(call obj,$(BUILD)/gen/dashboard_html.c)
+
+# --- hardening: fuzz targets replayed without libFuzzer ----------------------
+# $(BUILD)/fuzz-replay/fuzz_X = tests/fuzz/fuzz_X.c + replay_main.c, built
+# with the normal (or SANITIZE=1) flags; tests/integration/fuzz_replay.sh runs
+# them over the committed corpora and reproducers.
+REPLAY_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz-replay/%,$(FUZZ_SRC))
+$(BUILD)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay_main.c $(TEST_LIBS) $(OVS_LIB)
+	@mkdir -p $(@D)
+	$(call quiet,LD,$@)$(CC) $(CFLAGS) -Wno-unused-function -o $@ $< tests/fuzz/replay_main.c \
+	    $(TEST_LIBS) $(OVS_LIBS) $(DEP_LIBS) $(LDFLAGS) -ldl
+tests: $(REPLAY_BINS)
