@@ -54,6 +54,7 @@ for a in a1 a2 a3; do
         >"$tmp/agent-$a.log" 2>&1 &
     pids="$pids $!"
 done
+echo "demo: live dashboard at http://127.0.0.1:7080/"
 if /usr/bin/python3 - "$out" "${DEMO_SECONDS:-900}" <<'PY'
 import sys
 sys.path.insert(0, "topology")

@@ -72,7 +72,7 @@ chromium() {
 
 "$BIN/edgetrain-controller" --topology "$TOPO" --listen 127.0.0.1:0 \
     --http 127.0.0.1:0 --expect-agents 4 --stages 4 --substreams 2 \
-    --epochs 1000 --heartbeat-ms 200 >"$D/ctl.out" 2>"$D/ctl.err" &
+    --epochs 1000 --heartbeat-ms 1000 >"$D/ctl.out" 2>"$D/ctl.err" &
 pids="$pids $!"
 wait_for "$D/ctl.out" "^listening" 5 || { fail "controller starts"; exit 1; }
 MPORT=$(sed -n 's/^listening mgmt=\([0-9]*\) http=.*/\1/p' "$D/ctl.out")
@@ -192,8 +192,12 @@ check("page updates: (epoch, step) %s then %s" % (sorted(p1.values()), sorted(p2
       len(p1) == len(s["agents"]) and p1.keys() == p2.keys()
       and all(p2[a] >= p1[a] for a in p1) and any(p2[a] > p1[a] for a in p1))
 pts = [int(d2.byid(c).get("data-points", 0)) for c in ("chart-ips", "chart-acc", "chart-loss")]
+# Accuracy exists once a stage has evaluated an epoch (the agent-sim ones
+# after 1 s; an emulated job maybe not yet when the page is looked at).
+evaluated = any(a.get("metrics", {}).get("eval_done") for a in s["agents"])
 check("charts have points (throughput %d, accuracy %d, loss %d)" % tuple(pts),
-      all(p > 0 for p in pts))
+      pts[0] > 0 and pts[2] > 0 and (pts[1] > 0 or not evaluated)
+      and (evaluated or mode == "emu"))
 if mode == "emu":
     conn = {a["data-name"]: a.get("data-connected") for a in d2.find("g", data_kind="switch")}
     check("every switch drawn as connected to the controller",
