@@ -243,10 +243,14 @@ distclean:
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 # --- agent: activation-stream benchmark (beside iperf3) --------------------
-.PHONY: bench-stream
+.PHONY: bench-stream bench-pipeline bench-multipath
 bench-stream: $(BIN)/edgetrain
 	tests/bench/stream.sh $(BIN)/edgetrain
-bench: bench-stream
+bench-pipeline: $(BINS)
+	tests/bench/pipeline.sh $(BUILD)
+bench-multipath: $(BIN)/edgetrain
+	tests/bench/multipath.sh $(BIN)/edgetrain
+bench: bench-stream bench-pipeline bench-multipath
 
 # --- controller policy plugins (controller branch) -------------------------
 # controller/plugins/*.c -> $(BUILD)/plugins/*.so, loaded with --plugin.
@@ -301,3 +305,10 @@ cross-test: cross-kernels
 	    echo "qemu-aarch64 $$n: $${tp:-0} passed, $${tf:-0} failed"; \
 	    p=$$((p + $${tp:-0})); f=$$((f + $${tf:-0})); done; \
 	    echo "$$p passed, $$f failed"; [ $$f -eq 0 ]
+
+# --- emulation: multipath goodput on the emulated diamond (root) -----------
+# Through the real controller's pinned paths and OVS (multipath.sh measures
+# the stream layer alone over policy-routed links).
+.PHONY: bench-multipath-emu
+bench-multipath-emu: $(BINS)
+	tests/bench/multipath_emulated.sh $(BIN)

@@ -398,7 +398,11 @@ apply_assignment(struct agent *ag, Edgetrain__Assignment *a)
         protobuf_c_message_free_unpacked(&a->base, NULL);
         return;
     }
-    bool restart = !same_stage(ag->assign, a);
+    /* A re-placement after the last epoch has nothing left to train: keep
+     * the trained stage (it serves inference) instead of starting over. */
+    bool restart = !same_stage(ag->assign, a)
+                   && !(ag->assign && ag->assign->run_id == a->run_id
+                        && a->start_epoch >= a->model->epochs);
     configure_streams(ag, a);
     if (restart) {
         struct et_qmsg *m = et_qmsg_new(ET_QMSG_ASSIGN);
@@ -610,6 +614,7 @@ agent_run(const struct agent_options *opt)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    et_stream_tune_malloc();
     ag->base = event_base_new();
     ag->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     et_queue_init(&ag->to_compute, ag->opt.queue_chunks, ag->wake_fd, false,

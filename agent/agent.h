@@ -84,6 +84,12 @@ int agent_run(const struct agent_options *);
 /* The compute thread (compute.c). 'arg' is the struct agent. */
 void *agent_compute_main(void *arg);
 
+/* Splits a data spec "SPEC[?train-limit=N&test-limit=N&per-class=N]" into
+ * the dataset_open() spec (into 'spec', 'cap' bytes) and options. */
+struct dataset_options;
+void agent_parse_data_spec(const char *full, char *spec, size_t cap,
+                           struct dataset_options *o);
+
 /* Measures this machine's sgemm rate for Hello.gflops (~0.1 s). */
 double agent_self_benchmark(void);
 

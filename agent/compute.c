@@ -67,6 +67,9 @@ struct compute {
     size_t images_since;
     bool have_checkpoint;
     bool stop;
+    /* This epoch's training steps: images, compute seconds, wall span. */
+    size_t ep_images;
+    double ep_compute, ep_t0, ep_t1, ep_data, ep_send;
     struct et_qmsg *pending;    /* control message seen mid-epoch */
 };
 
@@ -166,9 +169,8 @@ compute_reset(struct compute *cp)
     cp->pending = pending;
 }
 
-/* Parses "SPEC[?train-limit=N&test-limit=N&per-class=N]". */
-static void
-parse_data_spec(const char *full, char *spec, size_t cap,
+void
+agent_parse_data_spec(const char *full, char *spec, size_t cap,
                 struct dataset_options *o)
 {
     snprintf(spec, cap, "%s", full);
@@ -257,9 +259,13 @@ compute_setup(struct compute *cp, Edgetrain__Assignment *a)
     mn_stage_output_shape(cp->runner->stage, &cp->out_h, &cp->out_w,
                           &cp->out_c);
     size_t batch = (size_t) cp->cfg.batch_capacity;
+    /* A chunk is a micro-batch, never the whole batch: the next stage's
+     * transfer overlaps this one's and memory per chunk stays small. */
     cp->micro = mc->micro_batch ? mc->micro_batch : (batch + 3) / 4;
-    if (cp->micro > batch) {
-        cp->micro = batch;
+    if (batch > 1 && cp->micro > (batch + 1) / 2) {
+        ET_WARN("micro-batch %zu of a %zu batch: using %zu", cp->micro,
+                batch, (batch + 1) / 2);
+        cp->micro = (batch + 1) / 2;
     }
     size_t per_image = (size_t) cp->out_h * cp->out_w * cp->out_c * 4;
     if (cp->micro * per_image > ET_WIRE_MAX_PAYLOAD) {
@@ -281,7 +287,7 @@ compute_setup(struct compute *cp, Edgetrain__Assignment *a)
         struct dataset_options dopt;
         dataset_options_init(&dopt);
         char s[512];
-        parse_data_spec(spec, s, sizeof s, &dopt);
+        agent_parse_data_spec(spec, s, sizeof s, &dopt);
         char *derr = NULL;
         int e = dataset_open(s, &dopt, &cp->ds, &derr);
         if (!e && cp->ds->n_classes != (size_t) cp->cfg.classes) {
@@ -324,6 +330,13 @@ compute_setup(struct compute *cp, Edgetrain__Assignment *a)
         cp->schedule_set = true;
     }
     cp->t_report = cp->t_last = now_s();
+    ET_INFO("model: alpha %g, input %d, channels %d, classes %d, head pool "
+            "%d, batch %d, seed %llu, %s lr %g %s (%ld steps), weight decay "
+            "%g", cp->cfg.alpha, cp->cfg.input_size, cp->cfg.in_channels,
+            cp->cfg.classes, cp->cfg.head_pool, cp->cfg.batch_capacity,
+            (unsigned long long) cp->cfg.seed, mc->optimizer, mc->lr,
+            mc->schedule, cp->runner->schedule.total_steps,
+            mc->weight_decay);
     ET_INFO("stage %u-%u ready: input (%d,%d,%d), output (%d,%d,%d), batch "
             "%zu, chunks of %zu images, %s", a->first_block, a->last_block,
             ih, iw, ic, cp->out_h, cp->out_w, cp->out_c, batch, cp->micro,
@@ -432,14 +445,27 @@ run_step(struct compute *cp, const float *x, const uint32_t *labels,
         e = stage_runner_eval_step(cp->runner, x, labels, n, &out, &cp->test,
                                    err, sizeof err);
     }
-    cp->t_compute += now_s() - t;
+    double dt = now_s() - t;
+    cp->t_compute += dt;
+    if (!cp->eval && !e) {
+        if (!cp->ep_images) {
+            cp->ep_t0 = t;
+        }
+        cp->ep_images += n;
+        cp->ep_compute += dt;
+    }
     if (e) {
         send_error(cp, (uint32_t) e, "epoch %u step %llu: %s", cp->epoch,
                    (unsigned long long) cp->step, err);
         return e;
     }
     cp->images_since += n;
+    double ts = now_s();
     send_output(cp, out, labels, n, cp->eval, cp->end_of_epoch);
+    if (!cp->eval) {
+        cp->ep_t1 = now_s();
+        cp->ep_send += cp->ep_t1 - ts;
+    }
 
     if (cp->end_of_epoch) {
         uint32_t done = cp->epoch + 1;
@@ -449,6 +475,15 @@ run_step(struct compute *cp, const float *x, const uint32_t *labels,
                 stage_stats_top1(&cp->runner->train),
                 stage_stats_top1(&cp->test), stage_stats_top3(&cp->test),
                 cp->test.n);
+        double span = cp->ep_t1 - cp->ep_t0;
+        ET_INFO("epoch %u training: %zu images in %.2f s = %.1f images/s; "
+                "compute alone %.2f s = %.1f images/s; reading batches "
+                "%.2f s, handing output on %.2f s", done, cp->ep_images,
+                span, span > 0 ? cp->ep_images / span : 0, cp->ep_compute,
+                cp->ep_compute > 0 ? cp->ep_images / cp->ep_compute : 0,
+                cp->ep_data, cp->ep_send);
+        cp->ep_images = 0;
+        cp->ep_compute = cp->ep_data = cp->ep_send = 0;
         printf("epoch=%u test_top1=%.4f\n", done, stage_stats_top1(&cp->test));
         fflush(stdout);
         send_metrics(cp, true, done, cp->step);
@@ -595,8 +630,12 @@ run_source(struct compute *cp)
             }
             bool eval = i >= cp->steps_per_epoch;
             size_t idx = eval ? i - cp->steps_per_epoch : i;
+            double tf = now_s();
             size_t n = batcher_fill(eval ? cp->test_b : cp->train_b, idx,
                                     cp->x, cp->labels);
+            if (!eval) {
+                cp->ep_data += now_s() - tf;
+            }
             if (!n) {
                 continue;
             }

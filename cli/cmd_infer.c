@@ -60,6 +60,12 @@ classify(struct trained_model *m, const float *x, float *probs, char *err,
 int
 cmd_infer(int argc, char **argv)
 {
+    /* Ask a running agent instead (cli/cmd_infer_agent.c). */
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--agent") || !strncmp(argv[i], "--agent=", 8)) {
+            return cmd_infer_agent(argc, argv);
+        }
+    }
     /* argv is main's argv + 1: re-exec with the whole of it. */
     train_threads_passive_wait(argv - 1);
     const char *dir = NULL, *data = NULL;

@@ -66,7 +66,9 @@ dw_forward_chunk(float *out, const float *xp, const float *w, size_t c0,
         for (size_t ox = 0; ox < Wo; ox++) {
             const float *x = xp + ((oy * stride) * Wp + ox * stride) * C + c0;
             float acc[16] = {0};
+#pragma GCC unroll 3
             for (size_t ky = 0; ky < 3; ky++) {
+#pragma GCC unroll 3
                 for (size_t kx = 0; kx < 3; kx++) {
                     const float *xv = x + (ky * Wp + kx) * C;
                     for (size_t v = 0; v < VL; v++) {
@@ -118,19 +120,27 @@ dwconv3x3_bnrelu6_forward(float *out, const float *in, const float *scale,
     }
 }
 
-/* One image, channels [c0, c0+VL): dw partial sums added to dwacc (9,C),
- * the 9 accumulators held in registers over all output pixels. */
+/* 'nimg' consecutive images (padded copies 'npad' floats apart in xp,
+ * their douts consecutive in g), channels [c0, c0+VL): dw partial sums
+ * added to dwacc (9,C), the 9 accumulators held in registers over all
+ * their output pixels (small late-layer images come several at a time, or
+ * the accumulator traffic would outweigh the convolution). */
 ALWAYS_INLINE void
-dw_wgrad_chunk(float *dwacc, const float *g, const float *xp, size_t c0,
-               const size_t VL, size_t Ho, size_t Wo, size_t Wp, size_t C,
-               size_t stride)
+dw_wgrad_chunk(float *dwacc, const float *gimg, const float *ximg,
+               size_t nimg, size_t npad, size_t c0, const size_t VL,
+               size_t Ho, size_t Wo, size_t Wp, size_t C, size_t stride)
 {
     float a[9][16] = {{0}};
+    for (size_t b = 0; b < nimg; b++) {
+    const float *g = gimg + b * Ho * Wo * C, *xp = ximg + b * npad;
     for (size_t oy = 0; oy < Ho; oy++) {
         for (size_t ox = 0; ox < Wo; ox++) {
             const float *gv = g + (oy * Wo + ox) * C + c0;
             const float *x = xp + ((oy * stride) * Wp + ox * stride) * C + c0;
+            /* Fully unrolled, so the 9 accumulators stay in registers. */
+#pragma GCC unroll 3
             for (size_t ky = 0; ky < 3; ky++) {
+#pragma GCC unroll 3
                 for (size_t kx = 0; kx < 3; kx++) {
                     const float *xv = x + (ky * Wp + kx) * C;
                     for (size_t v = 0; v < VL; v++) {
@@ -139,6 +149,7 @@ dw_wgrad_chunk(float *dwacc, const float *g, const float *xp, size_t c0,
                 }
             }
         }
+    }
     }
     for (size_t t = 0; t < 9; t++) {
         for (size_t v = 0; v < VL; v++) {
@@ -203,9 +214,12 @@ dwconv3x3_bnrelu6_backward(float *din, float *dw, const float *dout,
     for (size_t t = 0; t < 9; t++) {
         memcpy(wflip + t * C, w + (8 - t) * C, C * sizeof *wflip);
     }
+    /* Images per weight-gradient pass: up to ~256 KB of padded input. */
+    size_t group = 65536 / npad;
+    group = group < 1 ? 1 : group > 16 ? 16 : group;
 #pragma omp parallel
     {
-        float *xp = malloc(npad * sizeof *xp);
+        float *xp = malloc(group * npad * sizeof *xp);
         float *up = din ? malloc(npad * sizeof *up) : NULL;
         float *acc = calloc(9 * C, sizeof *acc);
 #pragma omp for schedule(dynamic, 1)
@@ -214,23 +228,35 @@ dwconv3x3_bnrelu6_backward(float *din, float *dw, const float *dout,
         size_t pending = 0, n0, n1;
         par_range(N, chunks, ci, &n0, &n1);
         for (size_t n = n0; n < n1; n++) {
-            pad_image(xp, in + n * H * W * C, scale, shift, H, W, C);
+            size_t ng = (n - n0) % group ? 0 : n1 - n < group ? n1 - n
+                                                                : group;
             const float *g = dout + n * Ho * Wo * C;
-            size_t c0 = 0;
-            for (; c0 + 16 <= C; c0 += 16) {
-                dw_wgrad_chunk(acc, g, xp, c0, 16, Ho, Wo, Wp, C, stride);
+            if (ng) {
+                /* The group starting at image n: its dw sums. */
+                for (size_t b = 0; b < ng; b++) {
+                    pad_image(xp + b * npad, in + (n + b) * H * W * C, scale,
+                              shift, H, W, C);
+                }
+                size_t c0 = 0;
+                for (; c0 + 16 <= C; c0 += 16) {
+                    dw_wgrad_chunk(acc, g, xp, ng, npad, c0, 16, Ho, Wo, Wp,
+                                   C, stride);
+                }
+                for (; c0 + 8 <= C; c0 += 8) {
+                    dw_wgrad_chunk(acc, g, xp, ng, npad, c0, 8, Ho, Wo, Wp,
+                                   C, stride);
+                }
+                for (; c0 < C; c0++) {
+                    dw_wgrad_chunk(acc, g, xp, ng, npad, c0, 1, Ho, Wo, Wp,
+                                   C, stride);
+                }
+                pending += ng * Ho * Wo;
+                if (pending >= FLOAT_SUM_PIXELS) {
+                    flush_sums(tacc, acc, 9 * C);
+                    pending = 0;
+                }
             }
-            for (; c0 + 8 <= C; c0 += 8) {
-                dw_wgrad_chunk(acc, g, xp, c0, 8, Ho, Wo, Wp, C, stride);
-            }
-            for (; c0 < C; c0++) {
-                dw_wgrad_chunk(acc, g, xp, c0, 1, Ho, Wo, Wp, C, stride);
-            }
-            pending += Ho * Wo;
-            if (pending >= FLOAT_SUM_PIXELS) {
-                flush_sums(tacc, acc, 9 * C);
-                pending = 0;
-            }
+            size_t c0;
             if (up) {
                 /* The same image's dout is still in cache. */
                 upsample_pad(up, g, H, W, Ho, Wo, C, stride);

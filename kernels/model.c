@@ -631,7 +631,6 @@ mn_stage_forward(struct mn_stage *s, const float *in, size_t n, bool train)
     s->input = in;
     s->n = n;
     s->trained_forward = train;
-    s->have_probs = false;
     const float *x = in;
     const struct mn_unit *prev = NULL;
     for (size_t i = 0; i < s->n_units; i++) {
@@ -726,7 +725,6 @@ mn_stage_loss(struct mn_stage *s, const uint32_t *labels,
     size_t top1, top3;
     float loss = softmax_xent_forward(s->probs, s->logits, labels, s->n,
                                       s->classes, &top1, &top3);
-    s->have_probs = true;
     if (m) {
         m->loss = loss;
         m->correct = top1;

@@ -55,7 +55,6 @@ struct mn_stage {
     const float *input;               /* borrowed from the last forward */
     size_t n;                         /* rows in the last forward */
     bool trained_forward;             /* last forward was in train mode */
-    bool have_probs;
 
     struct mn_tensor tensors[MN_MAX_TENSORS];
     char names[MN_MAX_TENSORS][32];

@@ -7,6 +7,8 @@
 # 15%), that no chunk was lost or duplicated, and that teardown left nothing.
 set -u
 cd "$(dirname "$0")/../.."
+# A run id of our own: concurrent runs never share object names.
+id=$(printf "%03x" $(( $$ % 4096 )))
 BUILD=${BUILD:-build}
 fail=0
 pass() { echo "PASS: $1"; }
@@ -21,7 +23,7 @@ log=$out/emulate.log
 after='for b in $(env | sed -n "s/^EMU_BR_\([^=]*\)=\(.*\)/\1=\2/p"); do
     ovs-ofctl -O OpenFlow13 dump-flows "${b#*=}" > "$EMU_OUT/flows-${b%%=*}.txt"; done'
 timeout 600 topology/emulate topology/diamond-4pi.json --bin "$BUILD/bin" \
-    --id e02 --out "$out" --threads 1 --seconds 400 --after "$after" \
+    --id "$id" --out "$out" --threads 1 --seconds 400 --after "$after" \
     --data 'fashion-mnist?test-limit=2000' -- \
     --alpha 0.5 --input 32 --channels 1 --classes 10 --head-pool 4 \
     --batch 128 --micro-batch 32 --epochs 2 --steps-per-epoch 50 --stages 3 \
@@ -34,7 +36,7 @@ grep '^test_accuracy=' "$log"
 # Every stream carries the same chunks: per epoch 50 steps x 4 micro-batches
 # of training, then the 2000 test images in steps of 128 (15 x 4 + 3).
 /usr/bin/python3 tests/lib/check_run.py "$out" $((2 * (50 * 4 + 15 * 4 + 3))) || fail=1
-left=$(ip netns list | grep -c '^ete02'; ip -o link | grep -c 'ete02'; ls /sys/fs/cgroup/cpu | grep -c '^ete02'; pgrep -fc 'edgetrain-ete02')
+left=$(ip netns list | grep -c "^et$id"; ip -o link | grep -c "et$id"; ls /sys/fs/cgroup/cpu | grep -c "^et$id"; pgrep -fc "edgetrain-et$id")
 if [ "$(echo $left | tr -d ' 0')" = "" ]; then
     pass "teardown left no namespace, link, cgroup or process"
 else

@@ -11,7 +11,6 @@ if [ "$(id -u)" != 0 ] || ! command -v mn >/dev/null; then
     echo "SKIP: needs root and mininet"
     exit 0
 fi
-before_ns=$(ip netns list | grep -c '^etmn-')
 script=$(mktemp)
 cat >"$script" <<'EOS'
 pid() { for kv in $MN_HOSTS; do [ "${kv%%=*}" = "$1" ] && echo "${kv#*=}"; done; }
@@ -32,8 +31,10 @@ if [ -n "$rate" ] && python3 -c "import sys; r=float('$rate'); sys.exit(0 if 30 
 else
     failc "TCLink shaping holds the chain under its capacity (${rate:-none})"
 fi
-after_ns=$(ip netns list | grep -c '^etmn-')
-[ "$after_ns" -eq "$before_ns" ] && [ -z "$(ls /tmp | grep '^edgetrain-mn-')" ] &&
-    pass "no namespace or run dir left" || failc "no namespace or run dir left"
+# The launcher names its namespace and run dir; both must be gone.
+ns=$(echo "$out" | sed -n 's/^edgetrain-mn: namespace \([^,]*\), run dir \(.*\)/\1/p')
+dir=$(echo "$out" | sed -n 's/^edgetrain-mn: namespace \([^,]*\), run dir \(.*\)/\2/p')
+[ -n "$ns" ] && ! ip netns list | grep -q "^$ns" && [ ! -e "$dir" ] &&
+    pass "no namespace or run dir left ($ns)" || failc "no namespace or run dir left ($ns)"
 rm -f "$script"
 exit $fail

@@ -27,7 +27,9 @@ if [ $rc -eq 0 ]; then echo "PASS: Mininet run finished"; else
     echo "FAIL: Mininet run finished (rc $rc)"; tail -n 30 "$out/mn.log"; fail=1; fi
 grep '^test_accuracy=' "$out/mn.log"
 /usr/bin/python3 tests/lib/check_run.py "$out" $((2 * (50 * 4 + 15 * 4 + 3))) || fail=1
-[ -z "$(ls /tmp | grep '^edgetrain-mn-')" ] && [ "$(ip netns list | grep -c '^etmn-')" = 0 ] &&
-    echo "PASS: no namespace or run dir left" || { echo "FAIL: no namespace or run dir left"; fail=1; }
+ns=$(sed -n 's/^edgetrain-mn: namespace \([^,]*\), run dir \(.*\)/\1/p' "$out/mn.log")
+dir=$(sed -n 's/^edgetrain-mn: namespace \([^,]*\), run dir \(.*\)/\2/p' "$out/mn.log")
+[ -n "$ns" ] && ! ip netns list | grep -q "^$ns" && [ ! -e "$dir" ] &&
+    echo "PASS: no namespace or run dir left ($ns)" || { echo "FAIL: no namespace or run dir left ($ns)"; fail=1; }
 rm -rf "$out"
 exit $fail

@@ -87,6 +87,7 @@ def outer(args):
                EDGETRAIN_MN_RUNDIR=rundir)
     pids = []
     rc = 1
+    log(f"namespace {ns}, run dir {rundir}")
     try:
         subprocess.run(["ip", "netns", "add", ns], check=True)
         subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo",
@@ -106,9 +107,12 @@ def outer(args):
             if name == "ovsdb-server":
                 subprocess.run(["ovs-vsctl", f"--db=unix:{rundir}/db.sock",
                                 "--no-wait", "init"], check=True, env=env)
+        # Its own process group: whatever Mininet leaves (host shells) is
+        # killed with it, without Mininet's machine-wide `mn -c`.
         inner = subprocess.Popen(
             ["ip", "netns", "exec", ns, sys.executable,
-             os.path.abspath(__file__)] + sys.argv[1:], env=env)
+             os.path.abspath(__file__)] + sys.argv[1:], env=env,
+            start_new_session=True)
 
         def forward(signum, frame):
             inner.send_signal(signum)
@@ -125,10 +129,18 @@ def outer(args):
             except (OSError, ValueError):
                 pass
         time.sleep(0.3)
-        # Mininet's own cleanup for anything the inner run could not stop.
-        subprocess.run(["ip", "netns", "exec", ns, "mn", "-c"],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       env=env)
+        try:
+            os.killpg(inner.pid, signal.SIGKILL)
+        except (ProcessLookupError, NameError, PermissionError):
+            pass
+        pids = subprocess.run(["ip", "netns", "pids", ns],
+                              stdout=subprocess.PIPE, text=True).stdout
+        for pid in pids.split():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except (ProcessLookupError, ValueError):
+                pass
+        # Deleting the namespace deletes every link Mininet left in it.
         subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
         if not args.keep_logs:
             shutil.rmtree(rundir, ignore_errors=True)
