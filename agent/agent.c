@@ -403,6 +403,16 @@ apply_assignment(struct agent *ag, Edgetrain__Assignment *a)
     bool restart = !same_stage(ag->assign, a)
                    && !(ag->assign && ag->assign->run_id == a->run_id
                         && a->start_epoch >= a->model->epochs);
+    if (restart && ag->tx) {
+        /* This stage's output shape changes: unacked chunks of the old
+         * stage must not reach the new downstream stage. A new sender
+         * continues the receiver's stream from its acked position. */
+        ET_INFO("stage changes: %u unacked output chunks dropped",
+                et_stream_tx_held(ag->tx));
+        et_stream_tx_destroy(ag->tx);
+        ag->tx = NULL;
+        ag->tx_peer[0] = '\0';
+    }
     configure_streams(ag, a);
     if (restart) {
         struct et_qmsg *m = et_qmsg_new(ET_QMSG_ASSIGN);
@@ -411,6 +421,8 @@ apply_assignment(struct agent *ag, Edgetrain__Assignment *a)
         protobuf_c_message_pack(&a->base, m->meta);
         if (et_queue_push(&ag->to_compute, m, false)) {
             et_qmsg_free(m);
+        } else {
+            ag->stage_gen++;
         }
     }
     if (ag->assign) {
@@ -468,6 +480,9 @@ pump_out(struct agent *ag)
         }
         switch (m->kind) {
         case ET_QMSG_CHUNK:
+            if (m->stage_gen != ag->stage_gen) {
+                break;          /* output of a stage replaced since */
+            }
             if (!ag->tx) {
                 ET_WARN("output chunk %llu/%u with no downstream peer; "
                         "dropped", (unsigned long long) m->chunk->step,
@@ -654,7 +669,7 @@ agent_run(const struct agent_options *opt)
     ag->cores = cores > 0 ? (uint32_t) cores : 1;
     ag->memory = (uint64_t) sysconf(_SC_PHYS_PAGES)
                  * (uint64_t) sysconf(_SC_PAGESIZE);
-    ag->gflops = agent_self_benchmark();
+    ag->gflops = opt->gflops > 0 ? opt->gflops : agent_self_benchmark();
     ET_INFO("agent %s: data on %s, %u cores, %.1f GiB, %.1f GFLOP/s sgemm",
             opt->name, ag->data_addr, ag->cores, ag->memory / 1073741824.0,
             ag->gflops);

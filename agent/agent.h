@@ -34,6 +34,7 @@ struct agent_options {
     int threads;                /* compute threads (0: all cores) */
     uint32_t window;            /* receive window, chunks (0: 16) */
     uint32_t queue_chunks;      /* bound of each thread queue (0: 16) */
+    double gflops;              /* declared speed (0: self-benchmark) */
 };
 
 /* Receive-side bounds, stated in docs/agent.md. */
@@ -65,6 +66,7 @@ struct agent {
     /* Current assignment (I/O thread's copy). */
     Edgetrain__Assignment *assign;
     uint32_t last_epoch;                /* from the compute thread's reports */
+    uint32_t stage_gen;                 /* ASSIGN messages handed to compute */
 
     /* Streams (I/O thread). */
     struct et_stream_rx *rx;

@@ -67,6 +67,7 @@ struct compute {
     size_t images_since;
     bool have_checkpoint;
     bool stop;
+    uint32_t stage_gen;         /* ASSIGN messages handled (see queue.h) */
     /* This epoch's training steps: images, compute seconds, wall span. */
     size_t ep_images;
     double ep_compute, ep_t0, ep_t1, ep_data, ep_send;
@@ -164,9 +165,11 @@ compute_reset(struct compute *cp)
     }
     struct agent *ag = cp->ag;
     struct et_qmsg *pending = cp->pending;
+    uint32_t stage_gen = cp->stage_gen;
     memset(cp, 0, sizeof *cp);
     cp->ag = ag;
     cp->pending = pending;
+    cp->stage_gen = stage_gen;
 }
 
 void
@@ -375,6 +378,7 @@ send_output(struct compute *cp, const float *out, const uint32_t *labels,
         c->steps_per_epoch = cp->steps_per_epoch;
         struct et_qmsg *m = et_qmsg_new(ET_QMSG_CHUNK);
         m->chunk = c;
+        m->stage_gen = cp->stage_gen;
         double t = now_s();
         if (et_queue_push(&cp->ag->to_io, m, true)) {
             et_qmsg_free(m);        /* shutting down */
@@ -658,6 +662,17 @@ feed_chunk(struct compute *cp, struct et_chunk *c)
     cp->chunks_in++;
     size_t per = et_chunk_elems(c) / c->shape[0];
     size_t batch = (size_t) cp->cfg.batch_capacity;
+    int ih, iw, ic;
+    mn_stage_input_shape(cp->runner->stage, &ih, &iw, &ic);
+    if (c->shape[1] != (uint32_t) ih || c->shape[2] != (uint32_t) iw
+        || c->shape[3] != (uint32_t) ic) {
+        /* Accepted under an earlier assignment (a re-placement). */
+        cp->chunk_errors++;
+        send_error(cp, EPROTO, "chunk %llu of shape (%u,%u,%u) for a stage "
+                   "taking (%d,%d,%d): dropped", (unsigned long long) c->seq,
+                   c->shape[1], c->shape[2], c->shape[3], ih, iw, ic);
+        return;
+    }
     if (cp->got && (c->epoch != cp->epoch || c->step != cp->step
                     || c->eval != cp->eval || c->micro != cp->got
                     || c->micro_count != cp->want)) {
@@ -734,6 +749,7 @@ agent_compute_main(void *arg)
         switch (m->kind) {
         case ET_QMSG_ASSIGN: {
             compute_reset(cp);
+            cp->stage_gen++;
             Edgetrain__Assignment *a = edgetrain__assignment__unpack(
                 NULL, m->meta_len, m->meta);
             if (!a || compute_setup(cp, a)) {

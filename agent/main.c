@@ -16,6 +16,7 @@ usage(FILE *f)
 "         [--listen ADDR:PORT] [--data SPEC] [--threads N]\n"
 "         [--state-dir DIR] [--log-level debug|info|warn|error]\n"
 "         [--key-file FILE] [--window CHUNKS] [--queue CHUNKS]\n"
+"         [--gflops F]\n"
 "  --listen     data address for activation streams and inference\n"
 "               (default 127.0.0.1, any port)\n"
 "  --data       dataset of the source stage, e.g. fashion-mnist or\n"
@@ -24,7 +25,10 @@ usage(FILE *f)
 "  --state-dir  where stage checkpoints are written\n"
 "  --key-file   cluster key answering the controller's challenge\n"
 "  --window     receive window per upstream stream, chunks (default %d)\n"
-"  --queue      bound of each thread hand-off queue, chunks (default %d)\n",
+"  --queue      bound of each thread hand-off queue, chunks (default %d)\n"
+"  --gflops     declared compute speed, GFLOP/s, sent to the controller\n"
+"               instead of the start-up sgemm benchmark (an emulated device\n"
+"               under a CPU quota: a few-ms benchmark runs at full speed)\n",
             AGENT_DEFAULT_WINDOW, AGENT_DEFAULT_QUEUE);
 }
 
@@ -42,6 +46,7 @@ main(int argc, char **argv)
         {"key-file", required_argument, NULL, 'k'},
         {"window", required_argument, NULL, 'w'},
         {"queue", required_argument, NULL, 'q'},
+        {"gflops", required_argument, NULL, 'g'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -56,6 +61,17 @@ main(int argc, char **argv)
         case 'd': o.data = optarg; break;
         case 's': o.state_dir = optarg; break;
         case 'k': o.key_file = optarg; break;
+        case 'g': {
+            char *end;
+            double v = strtod(optarg, &end);
+            if (end == optarg || *end || !(v > 0 && v < 1e6)) {
+                fprintf(stderr, "edgetrain-agent: --gflops %s: want a "
+                        "positive number\n", optarg);
+                return 2;
+            }
+            o.gflops = v;
+            break;
+        }
         case 't': case 'w': case 'q': {
             char *end;
             long v = strtol(optarg, &end, 10);

@@ -17,5 +17,6 @@ int cmd_plan(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_start(int argc, char **argv);
 int cmd_agent_sim(int argc, char **argv);
+int cmd_experiment(int argc, char **argv);
 
 #endif /* ET_CLI_COMMANDS_H */

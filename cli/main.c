@@ -29,6 +29,8 @@ static const struct command commands[] = {
      "placement + multipath routing time on a large random network"},
     {"plan", cmd_plan,
      "what the controller would decide for a topology file (offline)"},
+    {"experiment", cmd_experiment,
+     "run an experiment matrix on the emulator (tests/experiments/run.py)"},
     {"status", cmd_status, "the controller's state: agents, placement, paths"},
     {"start", cmd_start, "start a run with the agents registered so far"},
     {"agent-sim", cmd_agent_sim,

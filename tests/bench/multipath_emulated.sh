@@ -43,9 +43,12 @@ for k in 1 2; do
     sleep 1
 done
 EOS
-out=$(topology/emulate topology/diamond-4pi.json --bin "$bin" --no-agents \
+# The diamond with both core switches' links at 100 Mbit/s.
+topo=$(mktemp --suffix=.json)
+sed 's/"capacity_mbps": 50,/"capacity_mbps": 100,/' topology/diamond-4pi.json >"$topo"
+out=$(topology/emulate "$topo" --bin "$bin" --no-agents \
       --exec "sh $script" -- --k 2 --disjoint --stages 2 2>&1)
-rm -f "$script"
+rm -f "$script" "$topo"
 echo "$out" | grep -v '^emulate: up\|netem'
 one=$(echo "$out" | sed -n 's/^substreams=1 goodput_mbps=//p')
 two=$(echo "$out" | sed -n 's/^substreams=2 goodput_mbps=//p')
