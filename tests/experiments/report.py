@@ -122,11 +122,11 @@ def plot_throughput(rows, figdir):
                         f" {min(ok):.1f} {max(ok):.1f}\n")
                 n += 1
     png = os.path.join(figdir, "throughput.png")
-    script = (f"set terminal png size 1000,{420 + 18 * n}; set output '{png}';"
+    script = (f"set terminal png size 1100,{560 + 18 * n}; set output '{png}';"
               " set style data histogram; set style fill solid 0.7 border -1;"
               " set boxwidth 0.8; set ylabel 'images/s (median of repeats)';"
               " set xtics rotate by -35 left font ',9'; set grid ytics;"
-              " set bmargin 14; set key off; set yrange [0:*];"
+              " set bmargin 22; set rmargin 24; set key off; set yrange [0:*];"
               " set title 'Pipeline throughput per policy and topology';"
               f" plot '{dat}' using 2:xtic(1) lc rgb '#3070b0',"
               f" '' using 0:2:(sprintf('%.0f',$2)) with labels offset 0,0.7"
