@@ -243,10 +243,14 @@ distclean:
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 # --- agent: activation-stream benchmark (beside iperf3) --------------------
-.PHONY: bench-stream
+.PHONY: bench-stream bench-pipeline bench-multipath
 bench-stream: $(BIN)/edgetrain
 	tests/bench/stream.sh $(BIN)/edgetrain
-bench: bench-stream
+bench-pipeline: $(BINS)
+	tests/bench/pipeline.sh $(BUILD)
+bench-multipath: $(BIN)/edgetrain
+	tests/bench/multipath.sh $(BIN)/edgetrain
+bench: bench-stream bench-pipeline bench-multipath
 
 # --- controller policy plugins (controller branch) -------------------------
 # controller/plugins/*.c -> $(BUILD)/plugins/*.so, loaded with --plugin.
@@ -302,6 +306,16 @@ cross-test: cross-kernels
 	    p=$$((p + $${tp:-0})); f=$$((f + $${tf:-0})); done; \
 	    echo "$$p passed, $$f failed"; [ $$f -eq 0 ]
 
+# --- emulation: multipath goodput on the emulated diamond (root) -----------
+# Through the real controller's pinned paths and OVS (multipath.sh measures
+# the stream layer alone over policy-routed links).
+.PHONY: bench-multipath-emu
+bench-multipath-emu: $(BINS)
+	tests/bench/multipath_emulated.sh $(BIN)
+.PHONY: bench-scaling-emu
+bench-scaling-emu: $(BINS)
+	tests/bench/scaling_emulated.sh $(BIN) 150
+
 # --- experiments (experiments branch) ----------------------------------------
 # The small matrix on the emulator (root + openvswitch-switch; about 12 min on
 # 2 cores): regenerates docs/results.md and its plots in docs/results/.
@@ -311,3 +325,22 @@ EXPERIMENT_SPEC ?= tests/experiments/small.json
 experiments: $(BINS)
 	/usr/bin/python3 tests/experiments/run.py --spec $(EXPERIMENT_SPEC) \
 	    --bin $(BIN) --report --results-md docs/results.md --figures docs/results
+
+# --- controller: embedded dashboard (dashboard branch) --------------------
+# controller/web/dashboard.html -> C array (xxd -i) linked into the
+# controller library, served at GET / by controller/dashboard.c.
+$(BUILD)/gen/dashboard_html.c: controller/web/dashboard.html
+	@mkdir -p $(@D)
+	$(call quiet,XXD,$<)(cd controller/web && xxd -i dashboard.html) >$@
+$(LIB_CTL): $(call obj,$(BUILD)/gen/dashboard_html.c)
+
+# --- hardening: fuzz targets replayed without libFuzzer ----------------------
+# $(BUILD)/fuzz-replay/fuzz_X = tests/fuzz/fuzz_X.c + replay_main.c, built
+# with the normal (or SANITIZE=1) flags; tests/integration/fuzz_replay.sh runs
+# them over the committed corpora and reproducers.
+REPLAY_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz-replay/%,$(FUZZ_SRC))
+$(BUILD)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay_main.c $(TEST_LIBS) $(OVS_LIB)
+	@mkdir -p $(@D)
+	$(call quiet,LD,$@)$(CC) $(CFLAGS) -Wno-unused-function -o $@ $< tests/fuzz/replay_main.c \
+	    $(TEST_LIBS) $(OVS_LIBS) $(DEP_LIBS) $(LDFLAGS) -ldl
+tests: $(REPLAY_BINS)

@@ -398,7 +398,21 @@ apply_assignment(struct agent *ag, Edgetrain__Assignment *a)
         protobuf_c_message_free_unpacked(&a->base, NULL);
         return;
     }
-    bool restart = !same_stage(ag->assign, a);
+    /* A re-placement after the last epoch has nothing left to train: keep
+     * the trained stage (it serves inference) instead of starting over. */
+    bool restart = !same_stage(ag->assign, a)
+                   && !(ag->assign && ag->assign->run_id == a->run_id
+                        && a->start_epoch >= a->model->epochs);
+    if (restart && ag->tx) {
+        /* This stage's output shape changes: unacked chunks of the old
+         * stage must not reach the new downstream stage. A new sender
+         * continues the receiver's stream from its acked position. */
+        ET_INFO("stage changes: %u unacked output chunks dropped",
+                et_stream_tx_held(ag->tx));
+        et_stream_tx_destroy(ag->tx);
+        ag->tx = NULL;
+        ag->tx_peer[0] = '\0';
+    }
     configure_streams(ag, a);
     if (restart) {
         struct et_qmsg *m = et_qmsg_new(ET_QMSG_ASSIGN);
@@ -407,6 +421,8 @@ apply_assignment(struct agent *ag, Edgetrain__Assignment *a)
         protobuf_c_message_pack(&a->base, m->meta);
         if (et_queue_push(&ag->to_compute, m, false)) {
             et_qmsg_free(m);
+        } else {
+            ag->stage_gen++;
         }
     }
     if (ag->assign) {
@@ -464,6 +480,9 @@ pump_out(struct agent *ag)
         }
         switch (m->kind) {
         case ET_QMSG_CHUNK:
+            if (m->stage_gen != ag->stage_gen) {
+                break;          /* output of a stage replaced since */
+            }
             if (!ag->tx) {
                 ET_WARN("output chunk %llu/%u with no downstream peer; "
                         "dropped", (unsigned long long) m->chunk->step,
@@ -610,6 +629,7 @@ agent_run(const struct agent_options *opt)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    et_stream_tune_malloc();
     ag->base = event_base_new();
     ag->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     et_queue_init(&ag->to_compute, ag->opt.queue_chunks, ag->wake_fd, false,

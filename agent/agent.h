@@ -66,6 +66,7 @@ struct agent {
     /* Current assignment (I/O thread's copy). */
     Edgetrain__Assignment *assign;
     uint32_t last_epoch;                /* from the compute thread's reports */
+    uint32_t stage_gen;                 /* ASSIGN messages handed to compute */
 
     /* Streams (I/O thread). */
     struct et_stream_rx *rx;
@@ -84,6 +85,12 @@ int agent_run(const struct agent_options *);
 
 /* The compute thread (compute.c). 'arg' is the struct agent. */
 void *agent_compute_main(void *arg);
+
+/* Splits a data spec "SPEC[?train-limit=N&test-limit=N&per-class=N]" into
+ * the dataset_open() spec (into 'spec', 'cap' bytes) and options. */
+struct dataset_options;
+void agent_parse_data_spec(const char *full, char *spec, size_t cap,
+                           struct dataset_options *o);
 
 /* Measures this machine's sgemm rate for Hello.gflops (~0.1 s). */
 double agent_self_benchmark(void);

@@ -67,6 +67,10 @@ struct compute {
     size_t images_since;
     bool have_checkpoint;
     bool stop;
+    uint32_t stage_gen;         /* ASSIGN messages handled (see queue.h) */
+    /* This epoch's training steps: images, compute seconds, wall span. */
+    size_t ep_images;
+    double ep_compute, ep_t0, ep_t1, ep_data, ep_send;
     struct et_qmsg *pending;    /* control message seen mid-epoch */
 };
 
@@ -161,14 +165,15 @@ compute_reset(struct compute *cp)
     }
     struct agent *ag = cp->ag;
     struct et_qmsg *pending = cp->pending;
+    uint32_t stage_gen = cp->stage_gen;
     memset(cp, 0, sizeof *cp);
     cp->ag = ag;
     cp->pending = pending;
+    cp->stage_gen = stage_gen;
 }
 
-/* Parses "SPEC[?train-limit=N&test-limit=N&per-class=N]". */
-static void
-parse_data_spec(const char *full, char *spec, size_t cap,
+void
+agent_parse_data_spec(const char *full, char *spec, size_t cap,
                 struct dataset_options *o)
 {
     snprintf(spec, cap, "%s", full);
@@ -257,9 +262,13 @@ compute_setup(struct compute *cp, Edgetrain__Assignment *a)
     mn_stage_output_shape(cp->runner->stage, &cp->out_h, &cp->out_w,
                           &cp->out_c);
     size_t batch = (size_t) cp->cfg.batch_capacity;
+    /* A chunk is a micro-batch, never the whole batch: the next stage's
+     * transfer overlaps this one's and memory per chunk stays small. */
     cp->micro = mc->micro_batch ? mc->micro_batch : (batch + 3) / 4;
-    if (cp->micro > batch) {
-        cp->micro = batch;
+    if (batch > 1 && cp->micro > (batch + 1) / 2) {
+        ET_WARN("micro-batch %zu of a %zu batch: using %zu", cp->micro,
+                batch, (batch + 1) / 2);
+        cp->micro = (batch + 1) / 2;
     }
     size_t per_image = (size_t) cp->out_h * cp->out_w * cp->out_c * 4;
     if (cp->micro * per_image > ET_WIRE_MAX_PAYLOAD) {
@@ -281,7 +290,7 @@ compute_setup(struct compute *cp, Edgetrain__Assignment *a)
         struct dataset_options dopt;
         dataset_options_init(&dopt);
         char s[512];
-        parse_data_spec(spec, s, sizeof s, &dopt);
+        agent_parse_data_spec(spec, s, sizeof s, &dopt);
         char *derr = NULL;
         int e = dataset_open(s, &dopt, &cp->ds, &derr);
         if (!e && cp->ds->n_classes != (size_t) cp->cfg.classes) {
@@ -324,6 +333,13 @@ compute_setup(struct compute *cp, Edgetrain__Assignment *a)
         cp->schedule_set = true;
     }
     cp->t_report = cp->t_last = now_s();
+    ET_INFO("model: alpha %g, input %d, channels %d, classes %d, head pool "
+            "%d, batch %d, seed %llu, %s lr %g %s (%ld steps), weight decay "
+            "%g", cp->cfg.alpha, cp->cfg.input_size, cp->cfg.in_channels,
+            cp->cfg.classes, cp->cfg.head_pool, cp->cfg.batch_capacity,
+            (unsigned long long) cp->cfg.seed, mc->optimizer, mc->lr,
+            mc->schedule, cp->runner->schedule.total_steps,
+            mc->weight_decay);
     ET_INFO("stage %u-%u ready: input (%d,%d,%d), output (%d,%d,%d), batch "
             "%zu, chunks of %zu images, %s", a->first_block, a->last_block,
             ih, iw, ic, cp->out_h, cp->out_w, cp->out_c, batch, cp->micro,
@@ -362,6 +378,7 @@ send_output(struct compute *cp, const float *out, const uint32_t *labels,
         c->steps_per_epoch = cp->steps_per_epoch;
         struct et_qmsg *m = et_qmsg_new(ET_QMSG_CHUNK);
         m->chunk = c;
+        m->stage_gen = cp->stage_gen;
         double t = now_s();
         if (et_queue_push(&cp->ag->to_io, m, true)) {
             et_qmsg_free(m);        /* shutting down */
@@ -432,14 +449,27 @@ run_step(struct compute *cp, const float *x, const uint32_t *labels,
         e = stage_runner_eval_step(cp->runner, x, labels, n, &out, &cp->test,
                                    err, sizeof err);
     }
-    cp->t_compute += now_s() - t;
+    double dt = now_s() - t;
+    cp->t_compute += dt;
+    if (!cp->eval && !e) {
+        if (!cp->ep_images) {
+            cp->ep_t0 = t;
+        }
+        cp->ep_images += n;
+        cp->ep_compute += dt;
+    }
     if (e) {
         send_error(cp, (uint32_t) e, "epoch %u step %llu: %s", cp->epoch,
                    (unsigned long long) cp->step, err);
         return e;
     }
     cp->images_since += n;
+    double ts = now_s();
     send_output(cp, out, labels, n, cp->eval, cp->end_of_epoch);
+    if (!cp->eval) {
+        cp->ep_t1 = now_s();
+        cp->ep_send += cp->ep_t1 - ts;
+    }
 
     if (cp->end_of_epoch) {
         uint32_t done = cp->epoch + 1;
@@ -449,6 +479,15 @@ run_step(struct compute *cp, const float *x, const uint32_t *labels,
                 stage_stats_top1(&cp->runner->train),
                 stage_stats_top1(&cp->test), stage_stats_top3(&cp->test),
                 cp->test.n);
+        double span = cp->ep_t1 - cp->ep_t0;
+        ET_INFO("epoch %u training: %zu images in %.2f s = %.1f images/s; "
+                "compute alone %.2f s = %.1f images/s; reading batches "
+                "%.2f s, handing output on %.2f s", done, cp->ep_images,
+                span, span > 0 ? cp->ep_images / span : 0, cp->ep_compute,
+                cp->ep_compute > 0 ? cp->ep_images / cp->ep_compute : 0,
+                cp->ep_data, cp->ep_send);
+        cp->ep_images = 0;
+        cp->ep_compute = cp->ep_data = cp->ep_send = 0;
         printf("epoch=%u test_top1=%.4f\n", done, stage_stats_top1(&cp->test));
         fflush(stdout);
         send_metrics(cp, true, done, cp->step);
@@ -595,8 +634,12 @@ run_source(struct compute *cp)
             }
             bool eval = i >= cp->steps_per_epoch;
             size_t idx = eval ? i - cp->steps_per_epoch : i;
+            double tf = now_s();
             size_t n = batcher_fill(eval ? cp->test_b : cp->train_b, idx,
                                     cp->x, cp->labels);
+            if (!eval) {
+                cp->ep_data += now_s() - tf;
+            }
             if (!n) {
                 continue;
             }
@@ -619,6 +662,17 @@ feed_chunk(struct compute *cp, struct et_chunk *c)
     cp->chunks_in++;
     size_t per = et_chunk_elems(c) / c->shape[0];
     size_t batch = (size_t) cp->cfg.batch_capacity;
+    int ih, iw, ic;
+    mn_stage_input_shape(cp->runner->stage, &ih, &iw, &ic);
+    if (c->shape[1] != (uint32_t) ih || c->shape[2] != (uint32_t) iw
+        || c->shape[3] != (uint32_t) ic) {
+        /* Accepted under an earlier assignment (a re-placement). */
+        cp->chunk_errors++;
+        send_error(cp, EPROTO, "chunk %llu of shape (%u,%u,%u) for a stage "
+                   "taking (%d,%d,%d): dropped", (unsigned long long) c->seq,
+                   c->shape[1], c->shape[2], c->shape[3], ih, iw, ic);
+        return;
+    }
     if (cp->got && (c->epoch != cp->epoch || c->step != cp->step
                     || c->eval != cp->eval || c->micro != cp->got
                     || c->micro_count != cp->want)) {
@@ -695,6 +749,7 @@ agent_compute_main(void *arg)
         switch (m->kind) {
         case ET_QMSG_ASSIGN: {
             compute_reset(cp);
+            cp->stage_gen++;
             Edgetrain__Assignment *a = edgetrain__assignment__unpack(
                 NULL, m->meta_len, m->meta);
             if (!a || compute_setup(cp, a)) {

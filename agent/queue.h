@@ -46,6 +46,8 @@ struct et_qmsg {
     uint8_t *payload;       /* malloc'd */
     size_t payload_len;
     uint64_t conn_id;
+    uint32_t stage_gen;     /* CHUNK from compute: which assignment made it
+                             * (the I/O thread drops those of old ones) */
 };
 
 struct et_queue {

@@ -3,6 +3,7 @@
 #include "stream.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,4 +91,13 @@ et_parse_addr(const char *host_port, struct sockaddr_storage *ss, int *len)
     *len = (int) res->ai_addrlen;
     freeaddrinfo(res);
     return 0;
+}
+
+void
+et_stream_tune_malloc(void)
+{
+    /* Chunks up to the 64 MiB frame limit come from the heap, and the heap
+     * keeps up to 256 MiB of free memory instead of trimming it. */
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
 }

@@ -71,6 +71,11 @@ void et_chunk_free(struct et_chunk *c);
 /* Number of floats in the chunk's tensor. */
 size_t et_chunk_elems(const struct et_chunk *c);
 
+/* Keeps freed chunk tensors in the process heap (glibc mallopt) instead of
+ * returning them to the kernel, so a receiver's next chunk does not page-
+ * fault and zero megabytes of fresh memory. Call once at start-up. */
+void et_stream_tune_malloc(void);
+
 /* ------------------------------------------------------------------------
  * Sender. */
 

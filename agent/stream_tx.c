@@ -529,13 +529,22 @@ et_stream_tx_send(struct et_stream_tx *tx, struct et_chunk *c)
 }
 
 /* Picks the sub-stream for the next chunk by smooth weighted round-robin
- * over the connected sub-streams, or NULL if none is up or the chosen one
- * has no buffer room (its write callback pumps again). */
+ * over the connected sub-streams, or NULL if it must wait (their write
+ * callbacks pump again).
+ *
+ * When the sub-stream whose turn it is has a full buffer, the next one in
+ * line with room may go first, but only while the waiting one is owed less
+ * than TX_SLACK rounds: short stalls of one path do not idle the others,
+ * yet over any stretch the split stays within TX_SLACK chunks per
+ * sub-stream of the weights (a persistently slower path throttles the
+ * stream to its weighted share: re-weighting is the controller's call). */
+#define TX_SLACK 2.0
+
 static struct et_substream *
 tx_pick(struct et_stream_tx *tx)
 {
-    struct et_substream *best = NULL;
-    double total = 0, best_v = 0;
+    struct et_substream *best = NULL, *open = NULL;
+    double total = 0, best_v = 0, open_v = 0;
     for (size_t i = 0; i < tx->n_subs; i++) {
         struct et_substream *s = tx->subs[i];
         if (s->state != SUB_UP || !(s->spec.weight > 0)) {
@@ -547,10 +556,17 @@ tx_pick(struct et_stream_tx *tx)
             best = s;
             best_v = v;
         }
+        if (evbuffer_get_length(bufferevent_get_output(s->bev))
+            < tx->sub_buffer && (!open || v > open_v)) {
+            open = s;
+            open_v = v;
+        }
     }
-    if (!best || evbuffer_get_length(bufferevent_get_output(best->bev))
-                 >= tx->sub_buffer) {
+    if (!open) {
         return NULL;
+    }
+    if (open != best && best->cur + best->spec.weight >= TX_SLACK * total) {
+        return NULL;            /* the full one is owed too much: wait */
     }
     for (size_t i = 0; i < tx->n_subs; i++) {
         struct et_substream *s = tx->subs[i];
@@ -558,8 +574,8 @@ tx_pick(struct et_stream_tx *tx)
             s->cur += s->spec.weight;
         }
     }
-    best->cur -= total;
-    return best;
+    open->cur -= total;
+    return open;
 }
 
 /* Writes a chunk frame on 's', payload by reference. */

@@ -11,6 +11,7 @@
 
 #include "commands.h"
 #include "model.h"
+#include "threads.h"
 
 static double
 now_s(void)
@@ -76,6 +77,8 @@ cmd_bench(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    /* Idle OpenMP threads sleep, as in training (argv is main's + 1). */
+    train_threads_passive_wait(argv - 1);
     struct mn_config cfg;
     mn_config_default(&cfg);
     cfg.threads = 2;

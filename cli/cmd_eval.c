@@ -17,8 +17,9 @@ cmd_eval(int argc, char **argv)
     const char *dir = NULL, *data = NULL;
     long upto = 0, batch = 256, threads = 0;
     bool e2e = false, use_train = false;
-    struct dataset_options dopts;
-    dataset_options_init(&dopts);
+    /* Flags given here override the run's dataset options. */
+    long per_class = -1, test_limit = -1;
+    double test_fraction = -1;
     static const struct option longopts[] = {
         {"checkpoints", 1, 0, 'c'}, {"upto", 1, 0, 'k'}, {"data", 1, 0, 'd'},
         {"batch", 1, 0, 'b'}, {"threads", 1, 0, 't'}, {"e2e", 0, 0, 'e'},
@@ -37,9 +38,9 @@ cmd_eval(int argc, char **argv)
         case 't': threads = atol(optarg); break;
         case 'e': e2e = true; break;
         case 'T': use_train = true; break;
-        case 'l': dopts.test_limit = (size_t) atol(optarg); break;
-        case 'p': dopts.per_class = (size_t) atol(optarg); break;
-        case 'f': dopts.test_fraction = atof(optarg); break;
+        case 'l': test_limit = atol(optarg); break;
+        case 'p': per_class = atol(optarg); break;
+        case 'f': test_fraction = atof(optarg); break;
         case 'h':
         default:
             fprintf(c == 'h' ? stdout : stderr,
@@ -63,6 +64,16 @@ cmd_eval(int argc, char **argv)
                            sizeof err)) {
         fprintf(stderr, "edgetrain eval: %s\n", err);
         return 1;
+    }
+    struct dataset_options dopts = m->data_opts;
+    if (per_class >= 0) {
+        dopts.per_class = (size_t) per_class;
+    }
+    if (test_limit >= 0) {
+        dopts.test_limit = (size_t) test_limit;
+    }
+    if (test_fraction >= 0) {
+        dopts.test_fraction = test_fraction;
     }
     struct dataset *ds;
     char *derr = NULL;

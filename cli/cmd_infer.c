@@ -60,6 +60,12 @@ classify(struct trained_model *m, const float *x, float *probs, char *err,
 int
 cmd_infer(int argc, char **argv)
 {
+    /* Ask a running agent instead (cli/cmd_infer_agent.c). */
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--agent") || !strncmp(argv[i], "--agent=", 8)) {
+            return cmd_infer_agent(argc, argv);
+        }
+    }
     /* argv is main's argv + 1: re-exec with the whole of it. */
     train_threads_passive_wait(argv - 1);
     const char *dir = NULL, *data = NULL;
@@ -121,9 +127,7 @@ cmd_infer(int argc, char **argv)
         if (rec_train || !strncmp(arg, "test:", 5)) {
             if (!ds) {
                 char *derr = NULL;
-                struct dataset_options dopts;
-                dataset_options_init(&dopts);
-                if (dataset_open(data ? data : m->data_spec, &dopts, &ds,
+                if (dataset_open(data ? data : m->data_spec, &m->data_opts, &ds,
                                  &derr)) {
                     fprintf(stderr, "edgetrain infer: %s\n", derr);
                     free(derr);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "auth.h"
 #include "httpget.h"
 
 int
@@ -13,20 +14,24 @@ cmd_start(int argc, char **argv)
 {
     static const struct option options[] = {
         {"controller", required_argument, NULL, 'c'},
+        {"key-file", required_argument, NULL, 'k'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *url = "http://127.0.0.1:7080";
+    const char *url = "http://127.0.0.1:7080", *key_file = NULL;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (c) {
         case 'c': url = optarg; break;
+        case 'k': key_file = optarg; break;
         case 'h':
-            printf("usage: edgetrain start [--controller URL]\n");
+            printf("usage: edgetrain start [--controller URL] "
+                   "[--key-file FILE]\n");
             return 0;
         default:
-            fprintf(stderr, "usage: edgetrain start [--controller URL]\n");
+            fprintf(stderr, "usage: edgetrain start [--controller URL] "
+                   "[--key-file FILE]\n");
             return 2;
         }
     }
@@ -34,8 +39,23 @@ cmd_start(int argc, char **argv)
     int status;
     const char *rest = strncmp(url, "http://", 7) ? url : url + 7;
     snprintf(full, sizeof full, "%s%s", url, strchr(rest, '/') ? "" : "/start");
-    if (httpget_request("POST", full, "/start", 10000, &status, &body, err,
-                        sizeof err)) {
+    /* A controller with a cluster key wants the key's token (see
+     * docs/security.md); the key itself is not sent. */
+    char auth[32 + ET_AUTH_TOKEN_LEN] = "";
+    if (key_file) {
+        uint8_t *key;
+        size_t len;
+        if (et_auth_read_key(key_file, &key, &len, err, sizeof err)) {
+            fprintf(stderr, "edgetrain start: %s\n", err);
+            return 1;
+        }
+        char tok[ET_AUTH_TOKEN_LEN + 1];
+        et_auth_http_token(key, len, tok);
+        free(key);
+        snprintf(auth, sizeof auth, "Authorization: Edgetrain-Key %s", tok);
+    }
+    if (httpget_request_hdr("POST", full, "/start", auth[0] ? auth : NULL,
+                            10000, &status, &body, err, sizeof err)) {
         fprintf(stderr, "edgetrain start: %s\n", err);
         return 1;
     }

@@ -9,6 +9,7 @@ int cmd_bench_wire(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_infer(int argc, char **argv);
+int cmd_infer_agent(int argc, char **argv);
 int cmd_bench_stream(int argc, char **argv);
 int cmd_bench_flows(int argc, char **argv);
 int cmd_bench_plan(int argc, char **argv);

@@ -24,6 +24,16 @@ httpget_request(const char *method, const char *url, const char *default_path,
                 int timeout_ms, int *status, char **body, char *err,
                 size_t err_size)
 {
+    return httpget_request_hdr(method, url, default_path, NULL, timeout_ms,
+                               status, body, err, err_size);
+}
+
+int
+httpget_request_hdr(const char *method, const char *url,
+                    const char *default_path, const char *header,
+                    int timeout_ms, int *status, char **body, char *err,
+                    size_t err_size)
+{
     *body = NULL;
     *status = 0;
     const char *p = url;
@@ -67,10 +77,16 @@ httpget_request(const char *method, const char *url, const char *default_path,
         return e;
     }
     freeaddrinfo(ai);
-    char req[768];
+    char req[1024];
     int n = snprintf(req, sizeof req, "%s %s HTTP/1.0\r\nHost: %s\r\n"
-                     "Content-Length: 0\r\nConnection: close\r\n\r\n",
-                     method, path, hostport);
+                     "%s%sContent-Length: 0\r\nConnection: close\r\n\r\n",
+                     method, path, hostport, header ? header : "",
+                     header ? "\r\n" : "");
+    if (n < 0 || (size_t) n >= sizeof req) {
+        close(fd);
+        snprintf(err, err_size, "request too long");
+        return EINVAL;
+    }
     if (write(fd, req, n) != n) {
         int e = errno;
         snprintf(err, err_size, "write: %s", strerror(e));

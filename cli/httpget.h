@@ -14,4 +14,10 @@ int httpget_request(const char *method, const char *url,
                     const char *default_path, int timeout_ms, int *status,
                     char **body, char *err, size_t err_size);
 
+/* The same with one extra header line ("Name: value", no CRLF), or NULL. */
+int httpget_request_hdr(const char *method, const char *url,
+                        const char *default_path, const char *header,
+                        int timeout_ms, int *status, char **body, char *err,
+                        size_t err_size);
+
 #endif /* ET_CLI_HTTPGET_H */

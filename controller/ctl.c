@@ -1061,7 +1061,6 @@ ctl_create(struct event_base *base, const struct ctl_config *cfg,
                      ctl->listen, strerror(e));
         }
     }
-    free(key);
     if (!e && !(cfg->http && !strcmp(cfg->http, "off"))) {
         ctl->http_addr = strdup(cfg->http ? cfg->http : "127.0.0.1:7080");
         struct httpapi_handlers h = {http_status, http_metrics, http_start};
@@ -1069,8 +1068,12 @@ ctl_create(struct event_base *base, const struct ctl_config *cfg,
         if (e) {
             snprintf(err, err_size, "http: cannot listen on %s: %s",
                      ctl->http_addr, strerror(e));
+        } else {
+            /* POST /start needs the key's token when there is a key. */
+            httpapi_set_key(ctl->http, key, key_len);
         }
     }
+    free(key);
     if (!e && t->n_switches && cfg->openflow) {
         e = start_southbound(ctl, err, err_size);
     } else if (!e && t->n_switches) {

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "auth.h"
+#include "dashboard.h"
 #include "log.h"
 
 struct httpapi {
@@ -21,6 +23,7 @@ struct httpapi {
     struct httpapi_handlers h;
     void *aux;
     uint16_t port;
+    char token[ET_AUTH_TOKEN_LEN + 1];  /* "" = POST needs no key */
 };
 
 static void
@@ -73,11 +76,51 @@ metrics_cb(struct evhttp_request *req, void *http_)
     evbuffer_free(out);
 }
 
+/* Checks the Authorization header of a state-changing request; answers
+ * 401 and logs the peer if it is missing or wrong. */
+static bool
+authorized(struct httpapi *http, struct evhttp_request *req)
+{
+    if (!http->token[0]) {
+        return true;
+    }
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req),
+                                       "Authorization");
+    static const char scheme[] = "Edgetrain-Key ";
+    if (h && !strncmp(h, scheme, sizeof scheme - 1)
+        && et_auth_streq(h + sizeof scheme - 1, http->token)) {
+        return true;
+    }
+    char *peer = NULL;
+    ev_uint16_t port = 0;
+    evhttp_connection_get_peer(evhttp_request_get_connection(req), &peer,
+                               &port);
+    ET_WARN("http: refused %s from %s:%u: %s", evhttp_request_get_uri(req),
+            peer ? peer : "?", port,
+            h ? "wrong key token" : "no Authorization header");
+    evhttp_add_header(evhttp_request_get_output_headers(req),
+                      "WWW-Authenticate", "Edgetrain-Key");
+    reply_text(req, 401, "Unauthorized", "text/plain",
+               "this controller needs the cluster key: "
+               "edgetrain start --key-file FILE\n");
+    return false;
+}
+
+void
+httpapi_set_key(struct httpapi *http, const uint8_t *key, size_t len)
+{
+    if (key && len) {
+        et_auth_http_token(key, len, http->token);
+    } else {
+        http->token[0] = '\0';
+    }
+}
+
 static void
 start_cb(struct evhttp_request *req, void *http_)
 {
     struct httpapi *http = http_;
-    if (!method_is(req, EVHTTP_REQ_POST)) {
+    if (!method_is(req, EVHTTP_REQ_POST) || !authorized(http, req)) {
         return;
     }
     char err[256] = "", body[320];
@@ -99,8 +142,8 @@ static void
 other_cb(struct evhttp_request *req, void *http_)
 {
     reply_text(req, 404, "Not Found", "text/plain",
-               "edgetrain-controller: GET /status, GET /metrics, "
-               "POST /start\n");
+               "edgetrain-controller: GET / (dashboard), GET /status, "
+               "GET /metrics, POST /start\n");
 }
 
 int
@@ -144,6 +187,7 @@ httpapi_create(struct event_base *base, const char *addr,
     evhttp_set_cb(http->http, "/status", status_cb, http);
     evhttp_set_cb(http->http, "/metrics", metrics_cb, http);
     evhttp_set_cb(http->http, "/start", start_cb, http);
+    dashboard_register(http->http);
     evhttp_set_gencb(http->http, other_cb, http);
     evhttp_set_timeout(http->http, 10);
     ET_INFO("http: listening on %s (port %u)", addr, http->port);

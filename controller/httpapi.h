@@ -5,6 +5,7 @@
  *                   placement, paths with weights (docs/controller.md)
  *   GET  /metrics   Prometheus text exposition format 0.0.4
  *   POST /start     start a run with the agents registered so far
+ *   GET  /          the live dashboard (dashboard.h; also /dashboard)
  *
  * The content comes from the owner through the callbacks; httpapi only
  * speaks HTTP. Runs on the owner's event_base thread. */
@@ -32,6 +33,12 @@ int httpapi_create(struct event_base *base, const char *addr,
                    const struct httpapi_handlers *h, void *aux,
                    struct httpapi **httpp);
 void httpapi_destroy(struct httpapi *http);     /* accepts NULL */
+
+/* With a cluster key, every state-changing request (POST) must carry
+ * "Authorization: Edgetrain-Key TOKEN" with TOKEN = et_auth_http_token(key)
+ * (common/auth.h); others get 401 and a log line. GET stays open (it
+ * binds to loopback by default). Without a key POST is open as before. */
+void httpapi_set_key(struct httpapi *http, const uint8_t *key, size_t len);
 uint16_t httpapi_port(const struct httpapi *http);
 
 #endif /* ET_HTTPAPI_H */

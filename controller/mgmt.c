@@ -187,6 +187,7 @@ handle_hello(struct mgmt_conn *c, const Edgetrain__Hello *h)
         snprintf(reason, sizeof reason, "agent '%s': authentication failed "
                  "(HMAC of the challenge does not match the cluster key)",
                  h->name);
+        ET_WARN("mgmt: refused %s: %s", c->name, reason);
         mgmt_close(c, EACCES, reason);
         return;
     }
@@ -223,7 +224,8 @@ dispatch(struct mgmt_conn *c, const struct et_frame *f, const uint8_t *payload,
     if (c->state == CONN_CHALLENGED) {
         if (type != ET_MSG_HELLO) {
             snprintf(reason, sizeof reason, "protocol error: expected hello, "
-                     "got %s", et_msg_type_name(type));
+                     "got %s%s", et_msg_type_name(type),
+                     f->hdr.payload_len ? " with a payload" : "");
             m->stats.bad_frames++;
             mgmt_close(c, EPROTO, reason);
             return;
@@ -301,7 +303,9 @@ read_cb(struct bufferevent *bev, void *c_)
             mgmt_close(c, 0, reason);
             break;
         }
-        if (f.hdr.payload_len) {
+        /* Only an accepted agent may make us buffer a payload: before
+         * the Hello a payload-carrying frame is refused at its header. */
+        if (f.hdr.payload_len && c->state == CONN_ACCEPTED) {
             c->pending = f;
             continue;
         }

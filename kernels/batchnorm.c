@@ -1,38 +1,50 @@
 /* Batch norm + ReLU6, fused: the affine transform and the clip happen in
- * the same pass, and the backward recomputes the clip mask from y instead
- * of storing it. Channel sums are per thread in double (M = N*H*W reaches
- * 262144 at batch 256) and reduced in thread order, so results do not
- * depend on scheduling. */
+ * the same pass (or inside the next depthwise conv's input copy, see
+ * bnrelu6_fold()), and the backward recomputes the clip mask from y
+ * instead of storing it. Channel sums run over M = N*H*W (262144 at batch
+ * 256): float over 64 rows, then double per chunk (parallel.h). */
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
-
 #include <string.h>
 
 #include "layers.h"
+#include "parallel.h"
 
 /* Rows summed in float before the sums move to double: short enough for
  * float's precision, long enough to keep the inner loop vectorised. */
 #define ROWS_PER_FLUSH 64
 
-/* min(max(z, 0), 6) without libm's NaN handling, so it vectorises. */
-static inline float
-clip6(float z)
-{
-    z = z < 0.0f ? 0.0f : z;
-    return z > 6.0f ? 6.0f : z;
-}
-
-/* Adds the per-thread rows [t*C, (t+1)*C) of 'part' into 'out' (C). */
-static void
-reduce_threads(double *out, const double *part, int nt, size_t C)
+void
+bnrelu6_fold(float *scale, float *shift, const float *gamma,
+             const float *beta, const float *mean, const float *invstd,
+             size_t C)
 {
     for (size_t c = 0; c < C; c++) {
-        double s = 0.0;
-        for (int t = 0; t < nt; t++) {
-            s += part[(size_t) t * C + c];
+        scale[c] = gamma[c] * invstd[c];
+        shift[c] = beta[c] - mean[c] * scale[c];
+    }
+}
+
+void
+bnrelu6_eval_invstd(float *invstd, const float *run_var, size_t C, float eps)
+{
+    for (size_t c = 0; c < C; c++) {
+        invstd[c] = 1.0f / sqrtf(run_var[c] + eps);
+    }
+}
+
+/* a (M,C) = bnrelu6_apply(y, scale, shift). */
+static void
+apply(float *a, const float *y, const float *scale, const float *shift,
+      size_t M, size_t C)
+{
+#pragma omp parallel for schedule(dynamic, 256)
+    for (size_t m = 0; m < M; m++) {
+        const float *row = y + m * C;
+        float *out = a + m * C;
+        for (size_t c = 0; c < C; c++) {
+            out[c] = bnrelu6_apply(row[c], scale[c], shift[c]);
         }
-        out[c] = s;
     }
 }
 
@@ -42,15 +54,15 @@ bnrelu6_forward_train(float *a, float *mean, float *invstd, float *run_mean,
                       const float *beta, size_t M, size_t C, float momentum,
                       float eps)
 {
-    int nt = omp_get_max_threads();
-    double *part = calloc((size_t) nt * 2 * C, sizeof *part);
+    size_t chunks = par_chunks(M, 1024);
+    double *part = calloc(chunks * 2 * C, sizeof *part);
     double *sum = calloc(2 * C, sizeof *sum);
-#pragma omp parallel num_threads(nt)
-    {
-        int t = omp_get_thread_num();
-        double *s = part + (size_t) t * 2 * C, *q = s + C;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (size_t i = 0; i < chunks; i++) {
+        double *s = part + i * 2 * C, *q = s + C;
         float *fs = malloc(2 * C * sizeof *fs), *fq = fs + C;
-        size_t m0 = M * t / nt, m1 = M * (t + 1) / nt;
+        size_t m0, m1;
+        par_range(M, chunks, i, &m0, &m1);
         for (size_t b = m0; b < m1; b += ROWS_PER_FLUSH) {
             size_t e = b + ROWS_PER_FLUSH < m1 ? b + ROWS_PER_FLUSH : m1;
             memset(fs, 0, 2 * C * sizeof *fs);
@@ -68,8 +80,7 @@ bnrelu6_forward_train(float *a, float *mean, float *invstd, float *run_mean,
         }
         free(fs);
     }
-    reduce_threads(sum, part, nt, 2 * C);
-    float *scale = malloc(2 * C * sizeof *scale), *shift = scale + C;
+    par_reduce(sum, part, chunks, 2 * C);
     for (size_t c = 0; c < C; c++) {
         double mu = sum[c] / (double) M;
         double var = sum[C + c] / (double) M - mu * mu;
@@ -82,21 +93,16 @@ bnrelu6_forward_train(float *a, float *mean, float *invstd, float *run_mean,
         run_mean[c] = (1.0f - momentum) * run_mean[c] + momentum * (float) mu;
         run_var[c] = (1.0f - momentum) * run_var[c]
                      + momentum * (float) unbiased;
-        scale[c] = gamma[c] * invstd[c];
-        shift[c] = beta[c] - mean[c] * scale[c];
     }
-#pragma omp parallel for schedule(static)
-    for (size_t m = 0; m < M; m++) {
-        const float *row = y + m * C;
-        float *out = a + m * C;
-        for (size_t c = 0; c < C; c++) {
-            float z = row[c] * scale[c] + shift[c];
-            out[c] = clip6(z);
-        }
-    }
-    free(scale);
     free(sum);
     free(part);
+    if (!a) {
+        return;
+    }
+    float *scale = malloc(2 * C * sizeof *scale), *shift = scale + C;
+    bnrelu6_fold(scale, shift, gamma, beta, mean, invstd, C);
+    apply(a, y, scale, shift, M, C);
+    free(scale);
 }
 
 void
@@ -104,20 +110,11 @@ bnrelu6_forward_eval(float *a, const float *y, const float *gamma,
                      const float *beta, const float *run_mean,
                      const float *run_var, size_t M, size_t C, float eps)
 {
-    float *scale = malloc(2 * C * sizeof *scale), *shift = scale + C;
-    for (size_t c = 0; c < C; c++) {
-        scale[c] = gamma[c] / sqrtf(run_var[c] + eps);
-        shift[c] = beta[c] - run_mean[c] * scale[c];
-    }
-#pragma omp parallel for schedule(static)
-    for (size_t m = 0; m < M; m++) {
-        const float *row = y + m * C;
-        float *out = a + m * C;
-        for (size_t c = 0; c < C; c++) {
-            float z = row[c] * scale[c] + shift[c];
-            out[c] = clip6(z);
-        }
-    }
+    float *scale = malloc(3 * C * sizeof *scale), *shift = scale + C;
+    float *invstd = shift + C;
+    bnrelu6_eval_invstd(invstd, run_var, C, eps);
+    bnrelu6_fold(scale, shift, gamma, beta, run_mean, invstd, C);
+    apply(a, y, scale, shift, M, C);
     free(scale);
 }
 
@@ -126,21 +123,18 @@ bnrelu6_backward(float *dy, float *dgamma, float *dbeta, const float *da,
                  const float *y, const float *mean, const float *invstd,
                  const float *gamma, const float *beta, size_t M, size_t C)
 {
-    int nt = omp_get_max_threads();
-    double *part = calloc((size_t) nt * 2 * C, sizeof *part);
+    size_t chunks = par_chunks(M, 1024);
+    double *part = calloc(chunks * 2 * C, sizeof *part);
     double *sum = calloc(2 * C, sizeof *sum);
     /* Same scale and shift as the forward, so the mask matches it. */
     float *scale = malloc(2 * C * sizeof *scale), *shift = scale + C;
-    for (size_t c = 0; c < C; c++) {
-        scale[c] = gamma[c] * invstd[c];
-        shift[c] = beta[c] - mean[c] * scale[c];
-    }
-#pragma omp parallel num_threads(nt)
-    {
-        int t = omp_get_thread_num();
-        double *sb = part + (size_t) t * 2 * C, *sg = sb + C;
+    bnrelu6_fold(scale, shift, gamma, beta, mean, invstd, C);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (size_t i = 0; i < chunks; i++) {
+        double *sb = part + i * 2 * C, *sg = sb + C;
         float *fb = malloc(2 * C * sizeof *fb), *fg = fb + C;
-        size_t m0 = M * t / nt, m1 = M * (t + 1) / nt;
+        size_t m0, m1;
+        par_range(M, chunks, i, &m0, &m1);
         for (size_t b = m0; b < m1; b += ROWS_PER_FLUSH) {
             size_t e = b + ROWS_PER_FLUSH < m1 ? b + ROWS_PER_FLUSH : m1;
             memset(fb, 0, 2 * C * sizeof *fb);
@@ -160,7 +154,7 @@ bnrelu6_backward(float *dy, float *dgamma, float *dbeta, const float *da,
         }
         free(fb);
     }
-    reduce_threads(sum, part, nt, 2 * C);
+    par_reduce(sum, part, chunks, 2 * C);
     float *k = malloc(3 * C * sizeof *k), *kb = k + C, *kg = kb + C;
     for (size_t c = 0; c < C; c++) {
         dbeta[c] = (float) sum[c];
@@ -170,7 +164,7 @@ bnrelu6_backward(float *dy, float *dgamma, float *dbeta, const float *da,
         kb[c] = (float) (sum[c] / (double) M);
         kg[c] = (float) (sum[C + c] / (double) M);
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 256)
     for (size_t m = 0; m < M; m++) {
         const float *g = da + m * C, *row = y + m * C;
         float *d = dy + m * C;

@@ -44,7 +44,9 @@ struct wbuf {
 static void
 put_bytes(struct wbuf *w, const void *src, size_t n)
 {
-    memcpy(w->p + w->len, src, n);
+    if (n) {                    /* src may be NULL (no optimiser state) */
+        memcpy(w->p + w->len, src, n);
+    }
     w->len += n;
 }
 

@@ -1,34 +1,28 @@
-/* GEMMs split across OpenMP threads; see gemm.h. */
+/* GEMMs split across OpenMP threads; see gemm.h and parallel.h. */
 #include <cblas.h>
 #include <omp.h>
 
 #include "gemm.h"
+#include "parallel.h"
 
-/* How many threads to split over: one if OpenBLAS was given threads of
- * its own (then it parallelises the call itself and must not be entered
- * from several threads at once), if we are already inside a parallel
- * region, or if there are too few rows to share. */
-static int
-split_threads(size_t rows, size_t min_rows)
+/* Whether to split at all: not if OpenBLAS was given threads of its own
+ * (then it parallelises the call itself and must not be entered from
+ * several threads at once) or if we are already inside a parallel
+ * region. The split does not depend on our thread count (one thread runs
+ * the same chunks in turn), so neither do the results. */
+static bool
+may_split(void)
 {
-    int nt = omp_get_max_threads();
-    if (nt <= 1 || omp_in_parallel() || openblas_get_num_threads() > 1
-        || rows < (size_t) nt * min_rows) {
-        return 1;
-    }
-    return nt;
+    return !omp_in_parallel() && openblas_get_num_threads() <= 1;
 }
 
-/* Below this many rows per thread the split costs more than it gains. */
-#define MIN_ROWS 32
-
-/* Share [*lo, *hi) of n rows for thread t of nt, in multiples of 16 so
- * the BLAS kernels see full register tiles. */
+/* Rows [*lo, *hi) of chunk i of n rows, in multiples of 16 so the BLAS
+ * kernels see full register tiles. */
 static void
-share(size_t n, int t, int nt, size_t *lo, size_t *hi)
+rows16(size_t n, size_t chunks, size_t i, size_t *lo, size_t *hi)
 {
-    size_t blocks = (n + 15) / 16;
-    size_t b0 = blocks * t / nt, b1 = blocks * (t + 1) / nt;
+    size_t blocks = (n + 15) / 16, b0, b1;
+    par_range(blocks, chunks, i, &b0, &b1);
     *lo = b0 * 16 < n ? b0 * 16 : n;
     *hi = b1 * 16 < n ? b1 * 16 : n;
 }
@@ -38,11 +32,12 @@ gemm_rows(bool trans_b, size_t M, size_t N, size_t K, const float *A,
           size_t lda, const float *B, size_t ldb, float beta, float *C,
           size_t ldc)
 {
-    int nt = split_threads(M, MIN_ROWS);
-#pragma omp parallel num_threads(nt)
-    {
+    /* Chunks of >= 512 rows: each call packs B again, so not too many. */
+    size_t chunks = may_split() ? par_chunks((M + 15) / 16, 32) : 1;
+#pragma omp parallel for schedule(dynamic, 1) if (chunks > 1)
+    for (size_t i = 0; i < chunks; i++) {
         size_t lo, hi;
-        share(M, omp_get_thread_num(), nt, &lo, &hi);
+        rows16(M, chunks, i, &lo, &hi);
         if (hi > lo) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans,
                         trans_b ? CblasTrans : CblasNoTrans, (int) (hi - lo),
@@ -56,11 +51,14 @@ void
 gemm_atb(size_t M, size_t N, size_t R, const float *A, size_t lda,
          const float *B, size_t ldb, float *C, size_t ldc)
 {
-    int nt = split_threads(M, 16);
-#pragma omp parallel num_threads(nt)
-    {
+    /* Each chunk of output rows re-reads and packs all of B (R rows), so
+     * just two chunks; every output element still comes from one call
+     * over all of R, whatever the split. */
+    size_t chunks = may_split() && M >= 32 ? 2 : 1;
+#pragma omp parallel for schedule(dynamic, 1) if (chunks > 1)
+    for (size_t i = 0; i < chunks; i++) {
         size_t lo, hi;
-        share(M, omp_get_thread_num(), nt, &lo, &hi);
+        rows16(M, chunks, i, &lo, &hi);
         if (hi > lo) {
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,
                         (int) (hi - lo), (int) N, (int) R, 1.0f, A + lo,

@@ -4,13 +4,14 @@
  * pair (llm.c style): outputs first, then inputs, then parameters, then
  * shapes. Shapes are in the comments. Backward functions overwrite (never
  * accumulate into) their gradient outputs. Functions parallelise with
- * OpenMP over the batch or rows and call OpenBLAS from the calling thread;
- * mn_set_threads() in model.h sets both thread counts.
+ * OpenMP over the batch or rows; GEMMs go through gemm.c, which splits
+ * them across the same OpenMP threads (mn_set_threads() in model.h).
  *
  *   file            layer                         fused with
- *   stemconv.c      3x3 stride-2 conv, Cin 1|3    im2col + one sgemm
- *   dwconv.c        3x3 depthwise, stride 1|2     dX and dW in one pass
- *   pwconv.c        1x1 pointwise                 one sgemm per direction
+ *   stemconv.c      3x3 stride-2 conv, Cin 1|3    direct, register chunks
+ *   dwconv.c        3x3 depthwise, stride 1|2     previous BN+ReLU6 on input;
+ *                                                 dW, dX per image in cache
+ *   pwconv.c        1x1 pointwise                 one GEMM per direction
  *   batchnorm.c     batch norm + ReLU6            BN stats, affine, clip
  *   pool.c          adaptive average pooling      (global = side 1)
  *   dense.c         fully connected + bias        sgemm
@@ -25,15 +26,13 @@
 /* ---- stemconv.c ---------------------------------------------------------
  * 3x3 conv, stride 2, padding 1, no bias (batch norm follows).
  * in (N,H,W,Cin), w (Cout,3,3,Cin), out (N,Ho,Wo,Cout),
- * Ho = (H+1)/2, Wo = (W+1)/2.
- * col (N*Ho*Wo, 9*Cin) is scratch the forward fills with the im2col of
- * 'in'; the backward reads it back, so keep it between the two calls.
+ * Ho = (H+1)/2, Wo = (W+1)/2. Cin is 1 or 3 (at most 3).
  * There is no input gradient: the stem always reads the data. */
-void stemconv3x3s2_forward(float *out, float *col, const float *in,
-                           const float *w, size_t N, size_t H, size_t W,
-                           size_t Cin, size_t Cout);
-/* dw (Cout,3,3,Cin) <- dout (N,Ho,Wo,Cout), col from the forward. */
-void stemconv3x3s2_backward(float *dw, const float *dout, const float *col,
+void stemconv3x3s2_forward(float *out, const float *in, const float *w,
+                           size_t N, size_t H, size_t W, size_t Cin,
+                           size_t Cout);
+/* dw (Cout,3,3,Cin) <- dout (N,Ho,Wo,Cout), in (N,H,W,Cin). */
+void stemconv3x3s2_backward(float *dw, const float *dout, const float *in,
                             size_t N, size_t H, size_t W, size_t Cin,
                             size_t Cout);
 
@@ -47,6 +46,19 @@ void dwconv3x3_forward(float *out, const float *in, const float *w,
 void dwconv3x3_backward(float *din, float *dw, const float *dout,
                         const float *in, const float *w, size_t N, size_t H,
                         size_t W, size_t C, size_t stride);
+
+/* The same with the previous layer's batch norm + ReLU6 applied to 'in'
+ * on the fly (in is that layer's pre-BN output y; scale, shift (C) from
+ * bnrelu6_fold()), so its activations need not be stored: din is then
+ * the gradient with respect to the BN+ReLU6 output. */
+void dwconv3x3_bnrelu6_forward(float *out, const float *in,
+                               const float *scale, const float *shift,
+                               const float *w, size_t N, size_t H, size_t W,
+                               size_t C, size_t stride);
+void dwconv3x3_bnrelu6_backward(float *din, float *dw, const float *dout,
+                                const float *in, const float *scale,
+                                const float *shift, const float *w, size_t N,
+                                size_t H, size_t W, size_t C, size_t stride);
 
 /* ---- pwconv.c -----------------------------------------------------------
  * 1x1 conv, no bias: in NHWC it is one GEMM with M = N*H*W rows.
@@ -69,10 +81,29 @@ void bnrelu6_forward_train(float *a, float *mean, float *invstd,
                            float *run_mean, float *run_var, const float *y,
                            const float *gamma, const float *beta, size_t M,
                            size_t C, float momentum, float eps);
+/* With a == NULL only the statistics (and running statistics) are
+ * computed: a consumer that applies BN+ReLU6 itself uses bnrelu6_fold(). */
 /* Inference: running statistics. */
 void bnrelu6_forward_eval(float *a, const float *y, const float *gamma,
                           const float *beta, const float *run_mean,
                           const float *run_var, size_t M, size_t C, float eps);
+/* Per-channel scale = gamma*invstd and shift = beta - mean*scale, so that
+ * the layer's output is bnrelu6_apply(y, scale, shift). */
+void bnrelu6_fold(float *scale, float *shift, const float *gamma,
+                  const float *beta, const float *mean, const float *invstd,
+                  size_t C);
+/* invstd (C) = 1/sqrt(run_var + eps): the eval-mode statistics to fold. */
+void bnrelu6_eval_invstd(float *invstd, const float *run_var, size_t C,
+                         float eps);
+
+static inline float
+bnrelu6_apply(float y, float scale, float shift)
+{
+    float z = y * scale + shift;
+    z = z < 0.0f ? 0.0f : z;
+    return z > 6.0f ? 6.0f : z;
+}
+
 /* dy (M,C), dgamma, dbeta (C) <- da (M,C); dy may alias da. The ReLU6
  * mask is recomputed from y (0 < z < 6, PyTorch's hardtanh rule). */
 void bnrelu6_backward(float *dy, float *dgamma, float *dbeta, const float *da,

@@ -240,32 +240,27 @@ unit_name(const struct mn_unit *u)
                                                                      : "pw";
 }
 
-struct mn_stage *
-mn_stage_create(const struct mn_config *c, int first, int last, char *err,
-                size_t errlen)
+/* Whether unit i keeps its BN + ReLU6 output. A depthwise conv applies
+ * its input's BN + ReLU6 while copying each image (bnrelu6_fold()), so
+ * units followed by one (the stem, pointwise convs) only keep y: a write
+ * and a read of their largest tensors saved, and a third of the
+ * activation memory. The stage's last unit keeps a: it is the output. */
+static bool
+stores_a(const struct mn_stage *s, size_t i)
 {
-    if (mn_config_check(c, err, errlen)) {
-        return NULL;
-    }
-    if (first < 1 || last > MN_BLOCKS || first > last) {
-        set_err(err, errlen, "block range %d-%d invalid (blocks are 1-%d)",
-                first, last, MN_BLOCKS);
-        return NULL;
-    }
-    struct mn_stage *s = calloc(1, sizeof *s);
-    if (!s) {
-        set_err(err, errlen, "out of memory");
-        return NULL;
-    }
-    s->cfg = *c;
-    s->first = first;
-    s->last = last;
-    s->opt_kind = -1;
-    s->n_units = (size_t) (last - first + 1) * 2 + (first == 1);
-    s->units = calloc(s->n_units, sizeof *s->units);
+    return i + 1 >= s->n_units || s->units[i + 1].kind != MN_UNIT_DW;
+}
 
+/* Fills the units' shapes and the stage's sizes (s->cfg, first, last and
+ * units set); '*nact' gets the floats of activations and '*maxact' the
+ * largest single activation, both at batch capacity. */
+static void
+plan_stage(struct mn_stage *s, size_t *nact_out, size_t *maxact_out)
+{
+    const struct mn_config *c = &s->cfg;
+    int first = s->first, last = s->last;
     /* Shapes. */
-    int h, w, ch;
+    int h = 0, w = 0, ch = 0;
     mn_block_shape(c, first - 1, &h, &w, &ch);
     s->in_h = h, s->in_w = w, s->in_c = ch;
     size_t H = h, W = w, C = ch, k = 0;
@@ -313,17 +308,73 @@ mn_stage_create(const struct mn_config *c, int first, int last, char *err,
     s->n_params = nw + nv;
     s->n_bufs = nb;
 
-    /* Activations: y and a per unit, BN stats, the stem's im2col. */
+    /* Activations: y (and a) per unit, BN stats. */
     size_t cap = (size_t) c->batch_capacity, nact = 0, maxact = 0;
     for (size_t i = 0; i < s->n_units; i++) {
         const struct mn_unit *u = &s->units[i];
         size_t sz = cap * u->Ho * u->Wo * u->Cout;
-        nact += 2 * sz + 2 * u->Cout;
-        if (u->kind == MN_UNIT_STEM) {
-            nact += cap * u->Ho * u->Wo * 9 * u->Cin;
-        }
+        nact += (stores_a(s, i) ? 2 : 1) * sz + 4 * u->Cout;
         maxact = sz > maxact ? sz : maxact;
     }
+    *nact_out = nact;
+    *maxact_out = maxact;
+}
+
+size_t
+mn_stage_bytes(const struct mn_config *c, int first, int last)
+{
+    if (mn_config_check(c, NULL, 0) || first < 1 || last > MN_BLOCKS
+        || first > last) {
+        return 0;
+    }
+    struct mn_stage s = {.cfg = *c, .first = first, .last = last};
+    s.n_units = (size_t) (last - first + 1) * 2 + (first == 1);
+    s.units = calloc(s.n_units, sizeof *s.units);
+    if (!s.units) {
+        return 0;
+    }
+    size_t nact, maxact, cap = (size_t) c->batch_capacity;
+    plan_stage(&s, &nact, &maxact);
+    free(s.units);
+    /* params, grads, Adam's two moments, running stats, activations, the
+     * two gradient buffers, head buffers. */
+    size_t floats = 4 * s.n_params + s.n_bufs + nact + 2 * maxact
+                    + cap * (2 * s.feat + 3 * s.classes);
+    return floats * sizeof(float);
+}
+
+struct mn_stage *
+mn_stage_create(const struct mn_config *c, int first, int last, char *err,
+                size_t errlen)
+{
+    if (mn_config_check(c, err, errlen)) {
+        return NULL;
+    }
+    if (first < 1 || last > MN_BLOCKS || first > last) {
+        set_err(err, errlen, "block range %d-%d invalid (blocks are 1-%d)",
+                first, last, MN_BLOCKS);
+        return NULL;
+    }
+    struct mn_stage *s = calloc(1, sizeof *s);
+    if (!s) {
+        set_err(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->cfg = *c;
+    s->first = first;
+    s->last = last;
+    s->opt_kind = -1;
+    s->n_units = (size_t) (last - first + 1) * 2 + (first == 1);
+    s->units = calloc(s->n_units, sizeof *s->units);
+
+    if (!s->units) {
+        set_err(err, errlen, "out of memory");
+        mn_stage_destroy(s);
+        return NULL;
+    }
+    size_t nact, maxact, cap = (size_t) c->batch_capacity;
+    plan_stage(s, &nact, &maxact);
+    size_t nw = s->n_decay;
     s->params = calloc(s->n_params, sizeof(float));
     s->grads = calloc(s->n_params, sizeof(float));
     s->bufs = calloc(s->n_bufs, sizeof(float));
@@ -358,13 +409,13 @@ mn_stage_create(const struct mn_config *c, int first, int last, char *err,
         pv += 2 * u->Cout, gv += 2 * u->Cout;
         u->run_mean = pb, u->run_var = pb + u->Cout;
         pb += 2 * u->Cout;
-        u->y = act, u->a = act + sz;
-        u->mean = act + 2 * sz, u->invstd = u->mean + u->Cout;
-        act += 2 * sz + 2 * u->Cout;
-        if (u->kind == MN_UNIT_STEM) {
-            u->col = act;
-            act += cap * u->Ho * u->Wo * 9 * u->Cin;
-        }
+        u->y = act;
+        act += sz;
+        u->a = stores_a(s, i) ? act : NULL;
+        act += u->a ? sz : 0;
+        u->mean = act, u->invstd = act + u->Cout;
+        u->scale = act + 2 * u->Cout, u->shift = act + 3 * u->Cout;
+        act += 4 * u->Cout;
     }
     s->head_w = pw, s->head_dw = gw;
     s->head_b = pv, s->head_db = gv;
@@ -580,26 +631,48 @@ mn_stage_forward(struct mn_stage *s, const float *in, size_t n, bool train)
     s->input = in;
     s->n = n;
     s->trained_forward = train;
-    s->have_probs = false;
     const float *x = in;
+    const struct mn_unit *prev = NULL;
     for (size_t i = 0; i < s->n_units; i++) {
         struct mn_unit *u = &s->units[i];
         size_t M = n * u->Ho * u->Wo;
         double t0 = prof_tick(0, 0.0);
+        bool fused = prev && !prev->a;   /* x is prev's y, BN pending */
         switch (u->kind) {
         case MN_UNIT_STEM:
-            stemconv3x3s2_forward(u->y, u->col, x, u->w, n, u->H, u->W,
+            stemconv3x3s2_forward(u->y, x, u->w, n, u->H, u->W,
                                   u->Cin, u->Cout);
             break;
         case MN_UNIT_DW:
-            dwconv3x3_forward(u->y, x, u->w, n, u->H, u->W, u->Cin,
-                              u->stride);
+            dwconv3x3_bnrelu6_forward(u->y, x, fused ? prev->scale : NULL,
+                                      fused ? prev->shift : NULL, u->w, n,
+                                      u->H, u->W, u->Cin, u->stride);
             break;
         case MN_UNIT_PW:
             pwconv_forward(u->y, x, u->w, M, u->Cin, u->Cout);
             break;
         }
         t0 = prof_tick(P_STEM_F + u->kind, t0);
+        if (!u->a) {
+            /* Statistics only; the next depthwise conv applies them. */
+            if (train) {
+                bnrelu6_forward_train(NULL, u->mean, u->invstd, u->run_mean,
+                                      u->run_var, u->y, u->gamma, u->beta, M,
+                                      u->Cout, s->cfg.bn_momentum,
+                                      s->cfg.bn_eps);
+                bnrelu6_fold(u->scale, u->shift, u->gamma, u->beta, u->mean,
+                             u->invstd, u->Cout);
+            } else {
+                bnrelu6_eval_invstd(u->invstd, u->run_var, u->Cout,
+                                    s->cfg.bn_eps);
+                bnrelu6_fold(u->scale, u->shift, u->gamma, u->beta,
+                             u->run_mean, u->invstd, u->Cout);
+            }
+            prof_tick(P_BN_F, t0);
+            x = u->y;
+            prev = u;
+            continue;
+        }
         if (train) {
             bnrelu6_forward_train(u->a, u->mean, u->invstd, u->run_mean,
                                   u->run_var, u->y, u->gamma, u->beta, M,
@@ -611,6 +684,7 @@ mn_stage_forward(struct mn_stage *s, const float *in, size_t n, bool train)
         }
         prof_tick(P_BN_F, t0);
         x = u->a;
+        prev = u;
     }
     double t0 = prof_tick(0, 0.0);
     avgpool_adaptive_forward(s->pooled, x, n, s->out_h, s->out_w, s->out_c,
@@ -651,7 +725,6 @@ mn_stage_loss(struct mn_stage *s, const uint32_t *labels,
     size_t top1, top3;
     float loss = softmax_xent_forward(s->probs, s->logits, labels, s->n,
                                       s->classes, &top1, &top3);
-    s->have_probs = true;
     if (m) {
         m->loss = loss;
         m->correct = top1;
@@ -685,19 +758,23 @@ mn_stage_backward(struct mn_stage *s, const uint32_t *labels,
     for (size_t i = s->n_units; i-- > 0;) {
         struct mn_unit *u = &s->units[i];
         size_t M = n * u->Ho * u->Wo;
-        const float *x = i ? s->units[i - 1].a : s->input;
+        const struct mn_unit *prev = i ? &s->units[i - 1] : NULL;
+        const float *x = !prev ? s->input : prev->a ? prev->a : prev->y;
+        bool fused = prev && !prev->a;
         float *din = i ? gnext : NULL;   /* the stage input is a constant */
         bnrelu6_backward(g, u->dgamma, u->dbeta, g, u->y, u->mean, u->invstd,
                          u->gamma, u->beta, M, u->Cout);
         t0 = prof_tick(P_BN_B, t0);
         switch (u->kind) {
         case MN_UNIT_STEM:
-            stemconv3x3s2_backward(u->dw, g, u->col, n, u->H, u->W, u->Cin,
+            stemconv3x3s2_backward(u->dw, g, x, n, u->H, u->W, u->Cin,
                                    u->Cout);
             break;
         case MN_UNIT_DW:
-            dwconv3x3_backward(din, u->dw, g, x, u->w, n, u->H, u->W, u->Cin,
-                               u->stride);
+            dwconv3x3_bnrelu6_backward(din, u->dw, g, x,
+                                       fused ? prev->scale : NULL,
+                                       fused ? prev->shift : NULL, u->w, n,
+                                       u->H, u->W, u->Cin, u->stride);
             break;
         case MN_UNIT_PW:
             pwconv_backward(din, u->dw, g, x, u->w, M, u->Cin, u->Cout);

@@ -97,6 +97,11 @@ struct mn_stage *mn_stage_create(const struct mn_config *c, int first,
                                  int last, char *err, size_t errlen);
 void mn_stage_destroy(struct mn_stage *s);   /* Accepts NULL. */
 
+/* Bytes a stage of blocks [first, last] allocates for config 'c' (at its
+ * batch capacity, with Adam's state), without creating it: for placing
+ * stages on devices by memory. 0 for a bad config or range. */
+size_t mn_stage_bytes(const struct mn_config *c, int first, int last);
+
 const struct mn_config *mn_stage_config(const struct mn_stage *s);
 void mn_stage_range(const struct mn_stage *s, int *first, int *last);
 /* NHWC shape (without N) of what the stage consumes and of what it

@@ -17,9 +17,11 @@ struct mn_unit {
     float *dw, *dgamma, *dbeta;       /* their gradients */
     float *run_mean, *run_var;        /* running statistics */
     float *y;                         /* conv output, pre-BN (cap,Ho,Wo,Cout) */
-    float *a;                         /* after BN + ReLU6, same shape */
+    float *a;                         /* after BN + ReLU6, same shape; NULL
+                                       * when a depthwise conv follows: it
+                                       * applies BN + ReLU6 to y itself */
     float *mean, *invstd;             /* batch statistics (Cout) */
-    float *col;                       /* stem only: im2col (cap*Ho*Wo, 9*Cin) */
+    float *scale, *shift;             /* BN + ReLU6 folded (Cout) */
 };
 
 #define MN_MAX_TENSORS (4 * 3 * 2 * MN_BLOCKS + 8)
@@ -45,7 +47,7 @@ struct mn_stage {
     long opt_step;
 
     /* Activations and scratch, allocated at capacity. */
-    float *act;                       /* one allocation for y, a, col, stats */
+    float *act;                       /* one allocation for y, a, stats */
     float *g1, *g2;                   /* backward ping-pong (max activation) */
     float *pooled, *dpooled;          /* (cap, feat) */
     float *logits, *probs, *dlogits;  /* (cap, classes) */
@@ -53,7 +55,6 @@ struct mn_stage {
     const float *input;               /* borrowed from the last forward */
     size_t n;                         /* rows in the last forward */
     bool trained_forward;             /* last forward was in train mode */
-    bool have_probs;
 
     struct mn_tensor tensors[MN_MAX_TENSORS];
     char names[MN_MAX_TENSORS][32];

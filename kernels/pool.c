@@ -15,7 +15,7 @@ void
 avgpool_adaptive_forward(float *out, const float *in, size_t N, size_t H,
                          size_t W, size_t C, size_t P)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 4)
     for (size_t n = 0; n < N; n++) {
         for (size_t py = 0; py < P; py++) {
             size_t y0, y1;
@@ -46,7 +46,7 @@ void
 avgpool_adaptive_backward(float *din, const float *dout, size_t N, size_t H,
                           size_t W, size_t C, size_t P)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 4)
     for (size_t n = 0; n < N; n++) {
         memset(din + n * H * W * C, 0, H * W * C * sizeof *din);
         for (size_t py = 0; py < P; py++) {

@@ -12,13 +12,14 @@ set -eu
 PKGS="build-essential pkg-config protobuf-c-compiler libprotobuf-c-dev
 libevent-dev libopenblas-dev libcmocka-dev libcjson-dev zlib1g-dev libpng-dev
 libssl-dev openvswitch-switch openvswitch-source autoconf automake libtool
-ethtool iputils-ping
+ethtool iputils-ping xxd
 python3 dataset-fashion-mnist iproute2 gnuplot-nox"
 
 # Test-only extras: clang/libFuzzer and sanitizers, iperf3 as the streaming
-# peer, Mininet for the emulation tests.
+# peer, Mininet for the emulation tests, Chromium (headless) for the
+# dashboard test.
 if [ "${EDGETRAIN_MINIMAL:-0}" != 1 ]; then
-    PKGS="$PKGS clang libclang-rt-14-dev iperf3 mininet"
+    PKGS="$PKGS clang libclang-rt-14-dev iperf3 mininet chromium"
 fi
 
 missing=""

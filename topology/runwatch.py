@@ -160,8 +160,8 @@ class RunWatch:
         with open(dat, "w") as f:
             for stage, name, first, last, m in rows:
                 f.write(f"# head {stage + 1} ({name}, blocks {first}-{last})\n")
+                # eval_epoch counts completed epochs (1 after the first).
                 for ep, (t1, t3) in sorted(self.history.get(name, {}).items()):
-                    # eval_epoch counts epochs done: 1 after the first.
                     f.write(f"{ep} {t1:.5f} {t3:.5f}\n")
                 f.write("\n\n")
         png = os.path.join(self.out_dir, "accuracy.png")
@@ -173,7 +173,7 @@ class RunWatch:
             f" 'head {stage + 1} (blocks {first}-{last})'"
             for i, (stage, name, first, last, m) in enumerate(rows))
         script = (f"set terminal png size 800,500; set output '{png}';"
-                  " set xlabel 'epoch'; set ylabel 'test top-1';"
+                  " set xlabel 'epoch'; set ylabel 'test top-1'; set xtics 1;"
                   " set key bottom right; set grid;"
                   f" plot {plots}\n")
         r = subprocess.run(["gnuplot"], input=script, text=True,

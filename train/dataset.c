@@ -100,6 +100,27 @@ reader_close(struct reader *r)
     }
 }
 
+/* Called when gzread()/gzgets() returned nothing at stream offset 'off':
+ * returns 0 at a clean end of file, or -1 with *errp set for a read or
+ * decompression error or a gzip stream that ends early (truncated .gz). */
+static int
+reader_at_end(struct reader *r, uint64_t off, char **errp)
+{
+    int zerr;
+    const char *msg = gzerror(r->gz, &zerr);
+    if (zerr == Z_BUF_ERROR) {
+        set_err(errp, EIO, "%s: truncated gzip stream at byte %llu", r->path,
+                (unsigned long long) off);
+        return -1;
+    }
+    if (zerr != Z_OK) {
+        set_err(errp, EIO, "%s: read error at byte %llu: %s", r->path,
+                (unsigned long long) off, msg);
+        return -1;
+    }
+    return 0;
+}
+
 /* Reads up to 'n' bytes; returns the count read (short at end of file) or
  * -1 on a decompression/IO error (with *errp set). */
 static long long
@@ -109,25 +130,13 @@ reader_read_some(struct reader *r, void *buf, size_t n, char **errp)
     while (done < n) {
         size_t want = n - done > (1u << 30) ? (1u << 30) : n - done;
         int got = gzread(r->gz, (char *) buf + done, (unsigned) want);
-        if (got < 0) {
-            int zerr;
-            const char *msg = gzerror(r->gz, &zerr);
-            set_err(errp, EIO, "%s: read error at byte %llu: %s", r->path,
-                    (unsigned long long) (r->off + done), msg);
-            return -1;
-        }
-        if (got == 0) {
-            int zerr;
-            const char *msg = gzerror(r->gz, &zerr);
-            if (zerr != Z_OK && zerr != Z_BUF_ERROR) {
-                set_err(errp, EIO, "%s: read error at byte %llu: %s",
-                        r->path, (unsigned long long) (r->off + done), msg);
+        if (got <= 0) {
+            if (reader_at_end(r, r->off + done, errp)) {
                 return -1;
             }
-            if (zerr == Z_BUF_ERROR) {
-                /* Compressed stream ends early: a truncated .gz file. */
-                set_err(errp, EIO, "%s: truncated gzip stream at byte %llu",
-                        r->path, (unsigned long long) (r->off + done));
+            if (got < 0) {
+                set_err(errp, EIO, "%s: read error at byte %llu", r->path,
+                        (unsigned long long) (r->off + done));
                 return -1;
             }
             break;
@@ -177,16 +186,7 @@ reader_getline(struct reader *r, char **bufp, size_t *capp, size_t *lenp,
         }
         char *s = gzgets(r->gz, *bufp + len, (int) (*capp - len));
         if (!s) {
-            int zerr;
-            const char *msg = gzerror(r->gz, &zerr);
-            if (zerr != Z_OK && zerr != Z_BUF_ERROR) {
-                set_err(errp, EIO, "%s: read error at byte %llu: %s",
-                        r->path, (unsigned long long) (r->off + len), msg);
-                return -1;
-            }
-            if (zerr == Z_BUF_ERROR) {
-                set_err(errp, EIO, "%s: truncated gzip stream at byte %llu",
-                        r->path, (unsigned long long) (r->off + len));
+            if (reader_at_end(r, r->off + len, errp)) {
                 return -1;
             }
             break;
@@ -287,6 +287,22 @@ be32(const uint8_t *p)
            | (uint32_t) p[2] << 8 | p[3];
 }
 
+/* Reads an IDX header of 'len' bytes and checks its magic ('magic' low
+ * byte = number of dimensions; type 0x08 = unsigned bytes). */
+static int
+idx_header(struct reader *r, uint8_t *hdr, size_t len, uint32_t magic,
+           char **errp)
+{
+    int error = reader_read(r, hdr, len, "IDX header", errp);
+    if (!error && be32(hdr) != magic) {
+        error = set_err(errp, EINVAL, "%s: byte 0: bad IDX magic 0x%08x "
+                        "(want 0x%08x: unsigned bytes, %u dimension%s)",
+                        r->path, be32(hdr), magic, magic & 0xff,
+                        (magic & 0xff) > 1 ? "s" : "");
+    }
+    return error;
+}
+
 int
 dataset_read_idx(const char *images_path, const char *labels_path,
                  struct dataset_split *split, char **errp)
@@ -299,13 +315,7 @@ dataset_read_idx(const char *images_path, const char *labels_path,
         || (error = reader_open(&rl, labels_path, errp))) {
         goto out;
     }
-    if ((error = reader_read(&ri, hdr, 16, "IDX image header", errp))) {
-        goto out;
-    }
-    if (be32(hdr) != 0x00000803) {
-        error = set_err(errp, EINVAL, "%s: byte 0: bad IDX magic 0x%08x "
-                        "(want 0x00000803: unsigned bytes, 3 dimensions)",
-                        images_path, be32(hdr));
+    if ((error = idx_header(&ri, hdr, 16, 0x00000803, errp))) {
         goto out;
     }
     uint32_t n = be32(hdr + 4), h = be32(hdr + 8), w = be32(hdr + 12);
@@ -314,13 +324,7 @@ dataset_read_idx(const char *images_path, const char *labels_path,
                         "%u x %u x %u", images_path, n, h, w);
         goto out;
     }
-    if ((error = reader_read(&rl, hdr, 8, "IDX label header", errp))) {
-        goto out;
-    }
-    if (be32(hdr) != 0x00000801) {
-        error = set_err(errp, EINVAL, "%s: byte 0: bad IDX magic 0x%08x "
-                        "(want 0x00000801: unsigned bytes, 1 dimension)",
-                        labels_path, be32(hdr));
+    if ((error = idx_header(&rl, hdr, 8, 0x00000801, errp))) {
         goto out;
     }
     if (be32(hdr + 4) != n) {

@@ -115,6 +115,14 @@ write_run_json(const struct trainer_options *o, const struct dataset *ds,
                           cJSON_CreateStringArray((const char *const *)
                                                   ds->class_names,
                                                   (int) ds->n_classes));
+    /* What selects the images, so eval and infer see the same test split
+     * (QuickDraw's depends on per_class and test_fraction). */
+    cJSON_AddNumberToObject(j, "per_class", (double) o->data.per_class);
+    cJSON_AddNumberToObject(j, "test_fraction", o->data.test_fraction);
+    cJSON_AddNumberToObject(j, "test_limit", (double) o->data.test_limit);
+    cJSON_AddNumberToObject(j, "format", o->data.format);
+    cJSON_AddNumberToObject(j, "render_size", o->data.render_size);
+    cJSON_AddNumberToObject(j, "line_width", o->data.line_width);
     cJSON_AddNumberToObject(j, "train_images", (double) ds->train.n);
     cJSON_AddNumberToObject(j, "test_images", (double) ds->test.n);
     char *text = cJSON_Print(j);
@@ -324,9 +332,10 @@ trainer_run(const struct trainer_options *o, double *final, size_t *n_final,
             "test_top1,test_top3,train_seconds,images_per_s,lr\n");
     bool tty = o->progress > 0 || (o->progress < 0 && isatty(STDOUT_FILENO));
     printf("training %s: stages %s, input %u, alpha %g, head pool %d, batch "
-           "%zu, %d epochs x %zu steps, %d threads\n", mode_name(o->mode),
+           "%zu, %d epochs x %zu steps, %ld threads\n", mode_name(o->mode),
            o->stages, o->input, o->alpha, o->head_pool, o->batch, o->epochs,
-           steps, o->threads);
+           steps, o->threads > 0 ? (long) o->threads
+                                 : sysconf(_SC_NPROCESSORS_ONLN));
     fflush(stdout);
 
     size_t plain_every = steps / 4 ? steps / 4 : 1;
@@ -538,6 +547,28 @@ trained_model_load(struct trained_model **mp, const char *dir, size_t upto,
     m->mean = (float) mean->valuedouble;
     m->std = (float) std->valuedouble;
     m->data_spec = strdup(data->valuestring);
+    dataset_options_init(&m->data_opts);
+    const cJSON *v;
+    if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "per_class"))) {
+        m->data_opts.per_class = (size_t) v->valuedouble;
+    }
+    if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "test_fraction"))) {
+        m->data_opts.test_fraction = v->valuedouble;
+    }
+    if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "test_limit"))) {
+        m->data_opts.test_limit = (size_t) v->valuedouble;
+    }
+    if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "format"))
+        && v->valueint >= 0 && v->valueint <= DATASET_FORMAT_BIN) {
+        m->data_opts.format = (enum dataset_format) v->valueint;
+    }
+    if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "render_size"))
+        && v->valueint >= 8 && v->valueint <= 1024) {
+        m->data_opts.render_size = (uint32_t) v->valueint;
+    }
+    if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "line_width"))) {
+        m->data_opts.line_width = (float) v->valuedouble;
+    }
     m->n_classes = (size_t) cJSON_GetArraySize(names);
     m->class_names = calloc(m->n_classes ? m->n_classes : 1, sizeof (char *));
     for (size_t c = 0; c < m->n_classes; c++) {

@@ -73,6 +73,7 @@ struct trained_model {
     size_t n_classes;
     char **class_names;
     char *data_spec;
+    struct dataset_options data_opts;  /* As in training: same test split. */
 };
 
 /* Loads stages 1..upto (0: all) of the run in 'dir' (e2e: its e2e.ckpt

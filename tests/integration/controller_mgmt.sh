@@ -177,7 +177,7 @@ if start_controller ctlk --topology topology/loopback-3.json --key-file "$D/key"
         --key-file "$D/key" --exit-after-ms 600 >"$D/k2.out" 2>&1
     check "wrong cluster key refused, right key welcomed" \
         "grep -q 'authentication failed' $D/k1.out && grep -q '^welcome' $D/k2.out"
-    "$BIN/edgetrain" start --controller 127.0.0.1:$HPORT >"$D/start2.out" 2>&1
+    "$BIN/edgetrain" start --controller 127.0.0.1:$HPORT --key-file "$D/key" >"$D/start2.out" 2>&1
     check "POST /start with no agent alive fails with a reason" \
         "grep -q 'HTTP 500' $D/start2.out && grep -q 'no agent registered' $D/ctlk.err"
 else

@@ -188,9 +188,16 @@ ip netns exec "$NS1" $TCPFLOW client 10.0.0.2 5001 41000 15 10 &
 pids="$pids $!"
 ip netns exec "$NS1" $TCPFLOW client 10.0.0.2 5001 41001 15 10 &
 pids="$pids $!"
-sleep 2
-c00=$(flow_packets "$B2" "tcp,in_port=$port0,tp_src=41000")
-c11=$(flow_packets "$B2" "tcp,in_port=$port1,tp_src=41001")
+# Until both flows counted traffic (up to 8 s: a loaded machine starts the
+# two clients late).
+_end=$(( $(now_ms) + 8000 ))
+while :; do
+    c00=$(flow_packets "$B2" "tcp,in_port=$port0,tp_src=41000")
+    c11=$(flow_packets "$B2" "tcp,in_port=$port1,tp_src=41001")
+    [ "${c00:-0}" -gt 20 ] && [ "${c11:-0}" -gt 20 ] && break
+    [ "$(now_ms)" -ge "$_end" ] && break
+    sleep 0.2
+done
 c01=$(flow_packets "$B2" "tcp,in_port=$port1,tp_src=41000")
 echo "at s2: sub-stream 0 on port $port0: ${c00:-none} packets (other link ${c01:-none}); sub-stream 1 on port $port1: ${c11:-none}"
 if [ "${c00:-0}" -gt 20 ] && [ "${c11:-0}" -gt 20 ] && [ -z "$c01" ]; then

@@ -4,7 +4,10 @@
  * (so dL/dout = R), its backward is run with dout = R, and every gradient
  * element (tiny shapes) is compared with the central difference
  * (L(x+h) - L(x-h)) / 2h. Tolerance: |analytic - numeric| <=
- * 2e-3 * max|numeric| + 2e-2 * |numeric| (float forward, double L). */
+ * 2e-3 * max|numeric| + 2e-2 * |numeric| (float forward, double L).
+ * Whole stages: a few coordinates per tensor, 3e-2 * max + 5e-2, the
+ * better of two step sizes (ReLU6 kinks); test_kernels_golden checks the
+ * same gradients exactly against PyTorch. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -25,7 +28,7 @@ struct fd_case {
     float *out, *R;
     size_t nout;
     /* layer inputs/params and shapes, used by the loss functions */
-    float *x, *w, *b, *g, *be, *col, *mean, *invstd, *rm, *rv;
+    float *x, *w, *b, *g, *be, *mean, *invstd, *rm, *rv;
     size_t N, H, W, C, Cin, Cout, stride, P, M, F, K;
     uint32_t *labels;
 };
@@ -69,7 +72,7 @@ fd_check(const char *what, struct fd_case *c, float *p, const float *grad,
 static double
 stem_loss(struct fd_case *c)
 {
-    stemconv3x3s2_forward(c->out, c->col, c->x, c->w, c->N, c->H, c->W,
+    stemconv3x3s2_forward(c->out, c->x, c->w, c->N, c->H, c->W,
                           c->Cin, c->Cout);
     return dot_out(c);
 }
@@ -86,13 +89,12 @@ check_stem(size_t Cin)
     c.w = kc_randn(nw, &s, 0.5f, 0);
     c.R = kc_randn(c.nout, &s, 1, 0);
     c.out = malloc(c.nout * sizeof(float));
-    c.col = malloc(c.N * Ho * Wo * 9 * Cin * sizeof(float));
     float *dw = malloc(nw * sizeof *dw);
     stem_loss(&c);
-    stemconv3x3s2_backward(dw, c.R, c.col, c.N, c.H, c.W, Cin, c.Cout);
+    stemconv3x3s2_backward(dw, c.R, c.x, c.N, c.H, c.W, Cin, c.Cout);
     assert_true(fd_check(Cin == 1 ? "stem (Cin 1) dw" : "stem (Cin 3) dw",
                          &c, c.w, dw, nw, H_STEP) <= 1.0);
-    free(c.x), free(c.w), free(c.R), free(c.out), free(c.col), free(dw);
+    free(c.x), free(c.w), free(c.R), free(c.out), free(dw);
 }
 
 static void
@@ -144,6 +146,36 @@ test_dwconv(void **state)
 {
     check_dw(1);
     check_dw(2);
+}
+
+/* The fused variant (previous BN + ReLU6 applied while reading) equals
+ * the plain conv on the applied activations. */
+static void
+test_dwconv_fused(void **state)
+{
+    uint64_t s = 25;
+    size_t N = 2, H = 6, W = 5, C = 24, stride = 2;
+    size_t Ho = 3, Wo = 3, nx = N * H * W * C, ny = N * Ho * Wo * C;
+    float *y = kc_randn(nx, &s, 3, 1), *w = kc_randn(9 * C, &s, 0.5f, 0);
+    float *scale = kc_randn(C, &s, 0.5f, 1.5f), *shift = kc_randn(C, &s, 1, 2);
+    float *g = kc_randn(ny, &s, 1, 0), *a = malloc(nx * sizeof *a);
+    for (size_t i = 0; i < nx; i++) {
+        a[i] = bnrelu6_apply(y[i], scale[i % C], shift[i % C]);
+    }
+    float *o1 = malloc(ny * 4), *o2 = malloc(ny * 4);
+    float *d1 = malloc(nx * 4), *d2 = malloc(nx * 4);
+    float *w1 = malloc(9 * C * 4), *w2 = malloc(9 * C * 4);
+    dwconv3x3_forward(o1, a, w, N, H, W, C, stride);
+    dwconv3x3_bnrelu6_forward(o2, y, scale, shift, w, N, H, W, C, stride);
+    dwconv3x3_backward(d1, w1, g, a, w, N, H, W, C, stride);
+    dwconv3x3_bnrelu6_backward(d2, w2, g, y, scale, shift, w, N, H, W, C,
+                               stride);
+    assert_true(kc_compare("dwconv fused fwd", o2, o1, ny, 1e-6, 1e-6) <= 1);
+    assert_true(kc_compare("dwconv fused din", d2, d1, nx, 1e-6, 1e-6) <= 1);
+    assert_true(kc_compare("dwconv fused dw", w2, w1, 9 * C, 1e-6, 1e-6)
+                <= 1);
+    free(y), free(w), free(scale), free(shift), free(g), free(a);
+    free(o1), free(o2), free(d1), free(d2), free(w1), free(w2);
 }
 
 /* ---- pointwise ---------------------------------------------------------------*/
@@ -411,14 +443,22 @@ check_stage(int first, int last)
         float an[6], nu[6];
         double maxabs = 0.0;
         for (size_t q = 0; q < k; q++) {
-            float *p = &tn->data[pick[q]], keep = *p, hh = 1e-3f;
-            *p = keep + hh;
-            double lp = stage_loss(&sc);
-            *p = keep - hh;
-            double lm = stage_loss(&sc);
-            *p = keep;
-            nu[q] = (float) ((lp - lm) / (2.0 * hh));
+            /* Two step sizes; the closer one counts: a ReLU6 kink within
+             * reach of one step is unlikely to be within reach of both. */
+            float *p = &tn->data[pick[q]], keep = *p;
             an[q] = g[pick[q]];
+            for (int hs = 0; hs < 2; hs++) {
+                float hh = hs ? 2.5e-4f : 1e-3f;
+                *p = keep + hh;
+                double lp = stage_loss(&sc);
+                *p = keep - hh;
+                double lm = stage_loss(&sc);
+                *p = keep;
+                float v = (float) ((lp - lm) / (2.0 * hh));
+                if (!hs || fabsf(v - an[q]) < fabsf(nu[q] - an[q])) {
+                    nu[q] = v;
+                }
+            }
             maxabs = fabs(an[q]) > maxabs ? fabs(an[q]) : maxabs;
         }
         double worst = kc_compare(tn->name, an, nu, k, 3e-2 * maxabs + 1e-5,
@@ -449,6 +489,7 @@ main(void)
     mn_set_threads(2);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stem),         cmocka_unit_test(test_dwconv),
+        cmocka_unit_test(test_dwconv_fused),
         cmocka_unit_test(test_pwconv),       cmocka_unit_test(test_bnrelu6),
         cmocka_unit_test(test_pool),         cmocka_unit_test(test_dense),
         cmocka_unit_test(test_softmax_xent), cmocka_unit_test(test_stage_first),

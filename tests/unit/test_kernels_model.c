@@ -98,6 +98,17 @@ test_stage_shapes(void **state)
     assert_int_equal(mn_stage_forward(s, x, 0, true), EINVAL);
     mn_stage_destroy(s);
     mn_stage_destroy(NULL);
+
+    /* Memory estimate: block 1 of the paper's model at batch 256 fits a Pi
+     * 3 (1 GB) with room; the whole network needs more; bad input is 0. */
+    struct mn_config p;
+    mn_config_default(&p);
+    size_t b1 = mn_stage_bytes(&p, 1, 1), all = mn_stage_bytes(&p, 1, 13);
+    printf("  stage bytes at batch 256: block 1 %zu MB, blocks 1-13 %zu MB\n",
+           b1 >> 20, all >> 20);
+    assert_true(b1 > (200u << 20) && b1 < (512u << 20));
+    assert_true(all > b1);
+    assert_int_equal(mn_stage_bytes(&p, 3, 2), 0);
 }
 
 /* Block b's weights depend on the seed and b only, so 1-3 equals 1-1
@@ -189,6 +200,62 @@ test_training_progress(void **state)
     assert_int_equal(mn_stage_loss(e2e, bad, &m0, err, sizeof err), EINVAL);
     assert_non_null(strstr(err, "label 6 of row 5"));
     mn_stage_destroy(s1), mn_stage_destroy(s2), mn_stage_destroy(e2e);
+    free(x);
+}
+
+/* Work is chunked by problem size, not by thread count: 1 and 2 threads
+ * give bit-identical training (what lets devices with different core
+ * counts reproduce the single-process trainer). */
+static void
+test_thread_count_invariance(void **state)
+{
+    struct mn_config c = small_config();
+    c.batch_capacity = 8;
+    uint64_t r = 9;
+    size_t n = 8;
+    float *x = kc_randn(n * 16 * 16, &r, 1, 0);
+    uint32_t labels[8] = {5, 4, 3, 2, 1, 0, 1, 2};
+    struct mn_optim o;
+    mn_optim_default(&o);
+    float *p[2];
+    size_t np = 0;
+    struct mn_stage *st[2];
+    for (int t = 0; t < 2; t++) {
+        mn_set_threads(t + 1);
+        st[t] = mn_stage_create(&c, 1, 4, NULL, 0);
+        train_steps(st[t], x, labels, n, 3, &o, 1e-3f);
+        p[t] = mn_stage_params(st[t], &np);
+    }
+    mn_set_threads(2);
+    assert_memory_equal(p[0], p[1], np * sizeof(float));
+    mn_stage_destroy(st[0]), mn_stage_destroy(st[1]);
+    free(x);
+}
+
+/* A batch smaller than the capacity behaves like a full batch of a stage
+ * made for that size (BN statistics over the rows given, nothing more). */
+static void
+test_partial_batch(void **state)
+{
+    struct mn_config c = small_config();
+    uint64_t r = 13;
+    float *x = kc_randn(3 * 16 * 16, &r, 1, 0);
+    uint32_t labels[3] = {1, 2, 3};
+    struct mn_stage *big = mn_stage_create(&c, 1, 2, NULL, 0);
+    c.batch_capacity = 3;
+    struct mn_stage *small = mn_stage_create(&c, 1, 2, NULL, 0);
+    struct mn_metrics mb, ms;
+    assert_int_equal(mn_stage_forward(big, x, 3, true), 0);
+    assert_int_equal(mn_stage_forward(small, x, 3, true), 0);
+    assert_memory_equal(mn_stage_logits(big), mn_stage_logits(small),
+                        3 * 6 * sizeof(float));
+    assert_int_equal(mn_stage_backward(big, labels, &mb, NULL, 0), 0);
+    assert_int_equal(mn_stage_backward(small, labels, &ms, NULL, 0), 0);
+    assert_true(mb.loss == ms.loss && mb.n == 3);
+    size_t np;
+    float *gb = mn_stage_grads(big, &np), *gs = mn_stage_grads(small, &np);
+    assert_memory_equal(gb, gs, np * sizeof(float));
+    mn_stage_destroy(big), mn_stage_destroy(small);
     free(x);
 }
 
@@ -317,6 +384,8 @@ main(void)
         cmocka_unit_test(test_stage_shapes),
         cmocka_unit_test(test_split_invariant_init),
         cmocka_unit_test(test_training_progress),
+        cmocka_unit_test(test_thread_count_invariance),
+        cmocka_unit_test(test_partial_batch),
         cmocka_unit_test(test_schedules),
         cmocka_unit_test(test_checkpoint_round_trip),
     };

@@ -1,0 +1,135 @@
+#!/bin/sh
+# Integration: what a stranger on the LAN can and cannot do to a controller
+# with a cluster key (real processes on loopback; docs/security.md).
+# Checks: an agent without the key is refused and logged; POST /start needs
+# the key's token (none or a wrong one: 401 and a log line; GET /status
+# stays open); a frame header claiming a 4 GiB payload and a pre-Hello
+# frame announcing a 60 MiB payload are refused at the header, before the
+# controller buffers or allocates anything (its RSS does not grow); the
+# HTTP server binds loopback by default; the controller keeps serving.
+set -u
+BUILD=${BUILD:-build}
+BIN=$BUILD/bin
+D=$(mktemp -d /tmp/et-sec.XXXXXX)
+failures=0
+pids=""
+cleanup() {
+    for p in $pids; do kill "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    if [ "$failures" -ne 0 ]; then
+        echo "--- controller log (tail) ---"; tail -n 30 "$D"/*.err
+    fi
+    [ -z "${KEEP:-}" ] && rm -rf "$D"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+pass() { echo "PASS: $1"; }
+fail() { echo "FAIL: $1"; failures=$((failures + 1)); }
+check() { if eval "$2"; then pass "$1"; else fail "$1"; fi; }
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+wait_for() {
+    _end=$(( $(now_ms) + $3 * 1000 ))
+    until grep -q -- "$2" "$1" 2>/dev/null; do
+        [ "$(now_ms)" -ge "$_end" ] && return 1
+        sleep 0.05
+    done
+}
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+
+printf 'secret-cluster-key\n' >"$D/key"
+printf 'another-key\n' >"$D/badkey"
+"$BIN/edgetrain-controller" --listen 127.0.0.1:0 --http 127.0.0.1:0 \
+    --topology topology/loopback-3.json --key-file "$D/key" \
+    >"$D/ctl.out" 2>"$D/ctl.err" &
+CTL=$!
+pids="$pids $CTL"
+if ! wait_for "$D/ctl.out" "^listening" 5; then
+    fail "keyed controller starts"; exit 1
+fi
+MPORT=$(sed -n 's/^listening mgmt=\([0-9]*\) http=.*/\1/p' "$D/ctl.out")
+HPORT=$(sed -n 's/^listening mgmt=[0-9]* http=\([0-9]*\)/\1/p' "$D/ctl.out")
+
+# 1. An agent without the key: refused, and the controller logs who.
+"$BIN/edgetrain" agent-sim --controller 127.0.0.1:$MPORT --name a1 \
+    --exit-after-ms 2000 >"$D/nokey.out" 2>&1
+check "agent without the key refused (Error: authentication failed)" \
+    "grep -q 'authentication failed' $D/nokey.out && ! grep -q '^welcome' $D/nokey.out"
+check "controller logs the refused agent with its address" \
+    "grep -q \"refused 127.0.0.1:[0-9]*: agent 'a1': authentication failed\" $D/ctl.err"
+
+# 2. POST /start needs the token derived from the key.
+"$BIN/edgetrain" start --controller 127.0.0.1:$HPORT >"$D/s1.out" 2>&1
+check "POST /start without the key: 401, logged" \
+    "grep -q 'HTTP 401' $D/s1.out && grep -q 'http: refused /start from 127.0.0.1:[0-9]*: no Authorization header' $D/ctl.err"
+"$BIN/edgetrain" start --controller 127.0.0.1:$HPORT --key-file "$D/badkey" >"$D/s2.out" 2>&1
+check "POST /start with a wrong key: 401, logged" \
+    "grep -q 'HTTP 401' $D/s2.out && grep -q 'wrong key token' $D/ctl.err"
+"$BIN/edgetrain" start --controller 127.0.0.1:$HPORT --key-file "$D/key" >"$D/s3.out" 2>&1
+check "POST /start with the key passes authentication (then: no agents)" \
+    "grep -q 'HTTP 500' $D/s3.out && grep -q 'no agent registered' $D/ctl.err"
+check "GET /status needs no key" \
+    "'$BIN/edgetrain' status --controller http://127.0.0.1:$HPORT --json >$D/st.json 2>&1"
+
+# 3. Oversized length prefixes from a stranger.
+r0=$(rss_kb $CTL)
+python3 - "$MPORT" >"$D/big.out" 2>&1 <<'PY'
+import socket, struct, sys, time
+port = int(sys.argv[1])
+def hdr(typ, meta, payload):
+    return struct.pack(">IBBHII", 0x4554524e, 1, typ, 0, meta, payload)
+def probe(name, data, extra=b""):
+    s = socket.create_connection(("127.0.0.1", port), timeout=3)
+    s.recv(4096)                          # the Challenge
+    s.sendall(data)
+    sent = 0
+    closed = False
+    try:
+        # Keep pushing junk for up to 1 s: the controller must have closed.
+        end = time.time() + 1.0
+        chunk = b"\0" * 65536
+        while time.time() < end and sent < 8 << 20:
+            s.sendall(chunk); sent += len(chunk)
+    except socket.timeout:
+        pass                              # still open, not reading
+    except OSError:
+        closed = True
+    if not closed:
+        s.settimeout(1.0)
+        try:
+            while True:                   # an Error frame, then EOF
+                if not s.recv(4096):
+                    closed = True
+                    break
+        except socket.timeout:
+            pass
+        except OSError:
+            closed = True
+    print(name, "closed" if closed else "open", "sent", sent)
+    s.close()
+probe("4GiB", hdr(7, 0, 0xffffffff))
+probe("60MiB-prehello", hdr(7, 0, 60 << 20))
+PY
+r1=$(rss_kb $CTL)
+check "4 GiB length prefix: connection closed at the header" \
+    "grep -q '^4GiB closed' $D/big.out && grep -q 'malformed frame' $D/ctl.err"
+check "60 MiB payload before Hello: refused at the header, not buffered" \
+    "grep -q '^60MiB-prehello closed' $D/big.out && grep -q 'expected hello, got checkpoint with a payload' $D/ctl.err"
+check "controller RSS grew < 8 MiB over both ($r0 -> $r1 kB)" \
+    "[ $((r1 - r0)) -lt 8192 ]"
+check "controller still serves after the probes" \
+    "'$BIN/edgetrain' status --controller http://127.0.0.1:$HPORT --json >/dev/null 2>&1 && kill -0 $CTL"
+
+# 4. The HTTP server binds loopback unless told otherwise.
+if ! ss -ltn 2>/dev/null | grep -q ':7080 '; then
+    "$BIN/edgetrain-controller" --listen 127.0.0.1:0 \
+        --topology topology/loopback-3.json >"$D/def.out" 2>"$D/def.err" &
+    DEF=$!
+    pids="$pids $DEF"
+    wait_for "$D/def.out" "^listening" 5
+    check "default HTTP listener is 127.0.0.1:7080 (loopback only)" \
+        "ss -ltn | grep -q '127.0.0.1:7080 ' && ! ss -ltn | grep -q '0.0.0.0:7080 '"
+    kill $DEF
+else
+    pass "default HTTP listener is loopback (port 7080 busy: checked by --help only)"
+fi
+[ "$failures" -eq 0 ]
