@@ -122,11 +122,11 @@ def plot_throughput(rows, figdir):
                         f" {min(ok):.1f} {max(ok):.1f}\n")
                 n += 1
     png = os.path.join(figdir, "throughput.png")
-    script = (f"set terminal png size 1000,{420 + 18 * n}; set output '{png}';"
+    script = (f"set terminal png size 1100,{560 + 18 * n}; set output '{png}';"
               " set style data histogram; set style fill solid 0.7 border -1;"
               " set boxwidth 0.8; set ylabel 'images/s (median of repeats)';"
               " set xtics rotate by -35 left font ',9'; set grid ytics;"
-              " set bmargin 14; set key off; set yrange [0:*];"
+              " set bmargin 22; set rmargin 24; set key off; set yrange [0:*];"
               " set title 'Pipeline throughput per policy and topology';"
               f" plot '{dat}' using 2:xtic(1) lc rgb '#3070b0',"
               f" '' using 0:2:(sprintf('%.0f',$2)) with labels offset 0,0.7"
@@ -217,6 +217,53 @@ def table(rows):
     return "\n".join(out)
 
 
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                    "..", ".."))
+
+
+def capacities(topology):
+    """Link name (as run.py's digest spells it) -> capacity, Mbit/s."""
+    for p in (topology, os.path.join(ROOT, "topology", topology + ".json")):
+        try:
+            with open(p) as f:
+                t = json.load(f)
+            break
+        except (OSError, ValueError):
+            t = None
+    if not t:
+        return {}
+    caps = {}
+    for l in t.get("links", []):
+        caps[f"{l['a']}:{l['a_port']}-{l['b']}:{l['b_port']}"] = l.get("capacity_mbps", 0)
+    for a in t.get("agents", []):
+        caps[f"{a['name']}:0-{a.get('switch')}:{a.get('port')}"] = a.get("capacity_mbps", 0)
+    return caps
+
+
+def busiest_link(rows):
+    """(link, peak Mbit/s, capacity) of the link with the highest peak
+    utilisation over the runs, or None."""
+    best = None
+    for r in rows:
+        caps = capacities(r["topology"])
+        for item in r.get("link_peak_mbps", "").split():
+            name, _, v = item.rpartition(":")
+            cap, rate = caps.get(name), fnum(v)
+            if cap and rate is not None and (best is None or
+                                             rate / cap > best[1] / best[2]):
+                best = (name, rate, cap)
+    return best
+
+
+def link_line(rows):
+    b = busiest_link(rows)
+    if not b:
+        return None
+    return (f"Busiest link in these runs: {b[0]} peaked at {b[1]:.0f} of"
+            f" {b[2]:.0f} Mbit/s ({100 * b[1] / b[2]:.0f}% of capacity, 1-s"
+            " samples of the controller's port counters).")
+
+
 def headlines(rows):
     """The questions of the results page, answered from the medians. Each
     item: (title, list of markdown lines)."""
@@ -257,6 +304,10 @@ def headlines(rows):
                          f" {best} `{nv[0]['placement_chosen']}` (planned"
                          f" bottleneck: {nv[0]['bottleneck_kind']} at"
                          f" {nv[0]['bottleneck_agent']}).")
+        for p in ("bottleneck-dp", best):
+            ll = link_line(select(hp, topology=t, placement=p)) if p else None
+            if ll:
+                lines.append(f"{p}: {ll}")
         out.append((f"Placement on {t}", lines))
     mp = [r for r in rows if r["group"] == "multipath"]
     for t, pl, mx in sorted({(r["topology"], r["placement"], r["mix"])
@@ -283,6 +334,25 @@ def headlines(rows):
                          f" with single path: {single[0]['bottleneck_kind'] if single else '?'}"
                          f" (compute {single[0]['bottleneck_compute_s'] if single else '?'} s"
                          f" vs transfer {single[0]['bottleneck_transfer_s'] if single else '?'} s).")
+        busy = " ".join(f"{r['placement']}/{r['routing']}: {r['measured_busy']}"
+                        for r in rs if r["repeat"] == "0" and r["measured_busy"])
+        if busy:
+            lines.append(f"Measured busy share per stage (repeat 0): {busy}.")
+        ll = link_line(rs)
+        if ll:
+            lines.append(ll)
+        b = busiest_link(rs)
+        shares = [fnum(x.rpartition(":")[2]) for r in rs
+                  for x in r["measured_busy"].split()]
+        shares = [x for x in shares if x is not None]
+        if b and shares and b[1] / b[2] < 0.8 and max(shares) < 0.9:
+            lines.append(f"Neither a link (at most {100 * b[1] / b[2]:.0f}%"
+                         f" of capacity) nor a stage (at most"
+                         f" {100 * max(shares):.0f}% busy) was saturated: the"
+                         " emulation host itself (the OVS userspace datapath"
+                         " forwarding every packet, and the agents, on 2"
+                         " shared cores) limited these runs, so the routing"
+                         " policy could not show its planned effect.")
         out.append((f"Multipath on {t}, {pl} placement"
                     + (f", mix {mx}" if mx != "default" else ""), lines))
     en = [r for r in rows if r["group"] == "encoding"]
@@ -316,6 +386,19 @@ def write_results(path, figdir, rows, spec, elapsed, plots, csv_path):
     runs = uniq_runs(rows)
     total = sum(fnum(r["wall_s"]) or 0 for r in runs)
     spec_name = os.path.relpath(spec) if spec else "?"
+    # Run-to-run spread: max/min throughput over the repeats of each
+    # configuration that ran more than once.
+    by_cfg = {}
+    for r in runs:
+        if r["status"] == "ok" and fnum(r["throughput_img_s"]):
+            by_cfg.setdefault((r["topology"], label(r), r["epochs"],
+                               r["steps_per_epoch"]), []).append(
+                fnum(r["throughput_img_s"]))
+    spreads = sorted(max(v) / min(v) for v in by_cfg.values() if len(v) > 1)
+    spread = (f" Repeats of one configuration differed by up to"
+              f" {spreads[-1]:.2f}x (median {statistics.median(spreads):.2f}x"
+              f" over {len(spreads)} configurations): ratios between"
+              " policies below that spread may be noise." if spreads else "")
     L = ["# Results", "",
          "<!-- Generated by tests/experiments/report.py from the CSV of"
          " tests/experiments/run.py (`make experiments`). Do not edit:"
@@ -325,8 +408,7 @@ def write_results(path, figdir, rows, spec, elapsed, plots, csv_path):
          f" runs ({total:.0f} s of runs"
          + (f", {elapsed} s end to end" if elapsed else "") + ") on a"
          f" {os.cpu_count()}-core machine shared with other jobs, so every"
-         " figure is noisy: ratios below 1.3x are within the run-to-run"
-         " spread seen here. The raw CSV is"
+         " figure is noisy." + spread + " The raw CSV is"
          f" [{os.path.basename(csv_path)}]({rel}/{os.path.basename(csv_path)}).",
          "",
          "Every run is `topology/emulate` (real OVS userspace datapath,"
