@@ -314,7 +314,7 @@ bench-multipath-emu: $(BINS)
 	tests/bench/multipath_emulated.sh $(BIN)
 .PHONY: bench-scaling-emu
 bench-scaling-emu: $(BINS)
-	tests/bench/scaling_emulated.sh $(BIN) 150
+	tests/bench/scaling_emulated.sh $(BIN) 100 0.25
 
 # --- experiments (experiments branch) ----------------------------------------
 # The small matrix on the emulator (root + openvswitch-switch; about 12 min on

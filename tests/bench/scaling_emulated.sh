@@ -6,17 +6,23 @@
 # Two runs of the same job (MobileNet v1 alpha 0.5, 32x32 Fashion-MNIST,
 # batch 128, STEPS training steps, a tiny eval): four stages placed by
 # bottleneck-dp, then everything on one agent (--placement single). Each
-# agent's CPU is capped at half a core with a cgroup quota. Throughput =
+# agent's CPU is capped with a cgroup quota (CORES_PER_AGENT, default a
+# quarter core: four half-core agents would take the whole 2-core host and
+# starve OVS's userspace datapath). Throughput =
 # training images / time from the run's start to its end (controller log).
-#   tests/bench/scaling_emulated.sh [BIN_DIR] [STEPS]
+#   tests/bench/scaling_emulated.sh [BIN_DIR] [STEPS] [CORES_PER_AGENT]
 set -eu
 cd "$(dirname "$0")/../.."
 bin=${1:-build/bin}
 steps=${2:-40}
+# Cores per agent: the diamond declares 11 GFLOP/s per Pi, so cpu-per-gflop
+# = cores / 11. Four agents must leave the host room for OVS and the I/O.
+cores=${3:-0.25}
+cpg=$(python3 -c "print($cores / 11)")
 [ "$(id -u)" = 0 ] || { echo "scaling: needs root (emulator)"; exit 2; }
 run() {   # placement stages -> prints images/s
     out=$(topology/emulate topology/diamond-4pi.json --bin "$bin" --keep-logs \
-          --cpu-per-gflop 0.04545 --threads 1 --seconds 1200 \
+          --cpu-per-gflop "$cpg" --threads 1 --seconds 1200 \
           --data 'fashion-mnist?test-limit=256' -- \
           --placement "$1" --stages "$2" --alpha 0.5 --input 32 --channels 1 \
           --classes 10 --head-pool 4 --batch 128 --micro-batch 32 --epochs 1 \
