@@ -193,7 +193,7 @@ $(BUILD)/tests/drivers/%: $(BUILD)/obj/tests/drivers/%.o $(TEST_LIBS) $(OVS_LIB)
 .PHONY: test tests
 tests: $(BINS) $(TEST_BINS) $(DRIVER_BINS)
 test: tests
-	@BUILD=$(BUILD) scripts/run-tests.sh
+	@BUILD=$(BUILD) SANITIZE_REPORTS=$(filter 1,$(SANITIZE)) scripts/run-tests.sh
 
 # --- fuzzing (clang libFuzzer + ASan/UBSan) --------------------------------
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
