@@ -158,7 +158,45 @@ else
     fail "controller for the data-stream checks starts"
 fi
 
-# 5. The HTTP server binds loopback unless told otherwise.
+# 5. OpenFlow listener: restricted to an address; TLS (pssl:) with
+# certificates (libopenvswitch stream-ssl): a switch with a certificate
+# from the CA completes the handshake, a client without one does not.
+P=$((20000 + $$ % 20000))
+"$BIN/edgetrain-controller" --listen 127.0.0.1:0 --http off \
+    --topology topology/diamond-4pi.json --openflow "ptcp:$P:127.0.0.1" \
+    >"$D/of.out" 2>"$D/of.err" &
+OF=$!
+pids="$pids $OF"
+wait_for "$D/of.err" "openflow: listening" 5
+check "--openflow ptcp:$P:127.0.0.1 listens on loopback only" \
+    "ss -ltn | grep -q '127.0.0.1:$P ' && ! ss -ltn | grep -q '0.0.0.0:$P '"
+kill $OF
+if command -v openssl >/dev/null; then
+    (cd "$D" && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key \
+        -out ca.pem -days 2 -subj /CN=et-ca && for n in ctl sw; do
+        openssl req -newkey rsa:2048 -nodes -keyout $n.key -out $n.csr \
+            -subj /CN=$n && openssl x509 -req -in $n.csr -CA ca.pem \
+            -CAkey ca.key -CAcreateserial -out $n.pem -days 2; done) \
+        >"$D/pki.log" 2>&1
+    P=$((P + 1))
+    "$BIN/edgetrain-controller" --listen 127.0.0.1:0 --http off \
+        --topology topology/diamond-4pi.json --openflow "pssl:$P:127.0.0.1" \
+        --ssl-private-key "$D/ctl.key" --ssl-certificate "$D/ctl.pem" \
+        --ssl-ca-cert "$D/ca.pem" >"$D/tls.out" 2>"$D/tls.err" &
+    pids="$pids $!"
+    wait_for "$D/tls.err" "openflow: listening on pssl" 5
+    echo | timeout 5 openssl s_client -connect 127.0.0.1:$P -cert "$D/sw.pem" \
+        -key "$D/sw.key" -CAfile "$D/ca.pem" >"$D/tls1.out" 2>&1
+    echo | timeout 5 openssl s_client -connect 127.0.0.1:$P \
+        -CAfile "$D/ca.pem" >"$D/tls2.out" 2>&1
+    sleep 0.3
+    check "pssl: switch with a CA-signed certificate: TLS handshake verified" \
+        "grep -q 'Verify return code: 0 (ok)' $D/tls1.out"
+    check "pssl: client without a certificate is refused by the controller" \
+        "grep -qi 'alert\|error\|errno' $D/tls2.out || grep -qi 'certificate' $D/tls.err"
+fi
+
+# 6. The HTTP server binds loopback unless told otherwise.
 if ! ss -ltn 2>/dev/null | grep -q ':7080 '; then
     "$BIN/edgetrain-controller" --listen 127.0.0.1:0 \
         --topology topology/loopback-3.json >"$D/def.out" 2>"$D/def.err" &
