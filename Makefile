@@ -312,3 +312,7 @@ $(BUILD)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay_main.c $(TEST_LIBS) $(O
 	$(call quiet,LD,$@)$(CC) $(CFLAGS) -Wno-unused-function -o $@ $< tests/fuzz/replay_main.c \
 	    $(TEST_LIBS) $(OVS_LIBS) $(DEP_LIBS) $(LDFLAGS) -ldl
 tests: $(REPLAY_BINS)
+# Flow updates with and without 64 simulated agents (private OVS; root).
+.PHONY: bench-agents
+bench-agents: $(BIN)/edgetrain
+	sh tests/bench/agents.sh $(BIN)/edgetrain
