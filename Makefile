@@ -199,7 +199,7 @@ test: tests
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 60
-FUZZ_CFLAGS = -O1 -g -fsanitize=fuzzer,address,undefined -std=gnu11 -pthread \
+FUZZ_CFLAGS = -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -std=gnu11 -pthread \
               -Icommon -Iproto -Ikernels -Itrain -Iagent -Icontroller -Ibuild-fuzz/gen $(DEP_CFLAGS) \
               -DEDGETRAIN_VERSION='"$(VERSION)"'
 build-fuzz/gen/%.pb-c.c: proto/%.proto 
