@@ -193,13 +193,13 @@ $(BUILD)/tests/drivers/%: $(BUILD)/obj/tests/drivers/%.o $(TEST_LIBS) $(OVS_LIB)
 .PHONY: test tests
 tests: $(BINS) $(TEST_BINS) $(DRIVER_BINS)
 test: tests
-	@BUILD=$(BUILD) scripts/run-tests.sh
+	@BUILD=$(BUILD) SANITIZE_REPORTS=$(filter 1,$(SANITIZE)) scripts/run-tests.sh
 
 # --- fuzzing (clang libFuzzer + ASan/UBSan) --------------------------------
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 60
-FUZZ_CFLAGS = -O1 -g -fsanitize=fuzzer,address,undefined -std=gnu11 -pthread \
+FUZZ_CFLAGS = -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -std=gnu11 -pthread \
               -Icommon -Iproto -Ikernels -Itrain -Iagent -Icontroller -Ibuild-fuzz/gen $(DEP_CFLAGS) \
               -DEDGETRAIN_VERSION='"$(VERSION)"'
 build-fuzz/gen/%.pb-c.c: proto/%.proto 
@@ -344,3 +344,7 @@ $(BUILD)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay_main.c $(TEST_LIBS) $(O
 	$(call quiet,LD,$@)$(CC) $(CFLAGS) -Wno-unused-function -o $@ $< tests/fuzz/replay_main.c \
 	    $(TEST_LIBS) $(OVS_LIBS) $(DEP_LIBS) $(LDFLAGS) -ldl
 tests: $(REPLAY_BINS)
+# Flow updates with and without 64 simulated agents (private OVS; root).
+.PHONY: bench-agents
+bench-agents: $(BIN)/edgetrain
+	sh tests/bench/agents.sh $(BIN)/edgetrain

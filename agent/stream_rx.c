@@ -30,6 +30,7 @@
 
 #define RX_READ_CHUNK   (256 * 1024)     /* evbuffer read size */
 #define RX_BUDGET       (16u << 20)      /* bytes per wake-up per connection */
+#define RX_MAX_CONNS    128              /* open data connections, at most */
 
 struct rx_stream;
 
@@ -654,7 +655,19 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
           int salen, void *arg)
 {
     struct et_stream_rx *rx = arg;
+    if (rx->st.connections >= RX_MAX_CONNS) {
+        /* Bounds what a peer flooding the data port can hold open. */
+        ET_WARN("data connection refused: %u connections open (limit %d)",
+                rx->st.connections, RX_MAX_CONNS);
+        rx->st.rejected++;
+        close(fd);
+        return;
+    }
     struct et_stream_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        return;
+    }
     c->rx = rx;
     c->fd = fd;
     c->id = ++rx->next_conn_id;

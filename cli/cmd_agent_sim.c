@@ -116,6 +116,12 @@ print_assignment(const Edgetrain__Assignment *a)
     if (a->data_spec && a->data_spec[0]) {
         printf(" data=%s", a->data_spec);
     }
+    /* The whole token on a line of its own, for tests that play an
+     * upstream (tests/integration/security.sh). */
+    printf("\ntoken-hex ");
+    for (size_t i = 0; i < a->token.len; i++) {
+        printf("%02x", a->token.data[i]);
+    }
     printf("\n");
 }
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_agents.h"
 #include "commands.h"
 #include "flowbench.h"
 
@@ -21,6 +22,9 @@ usage(FILE *f)
                "  --no-bundle     plain flow_mods and a barrier\n"
                "  --modify        then re-point every flow to another port"
                " (modify rate)\n"
+               "  --agents N      meanwhile N agent-sims register (HMAC) with a"
+               " management\n                  server thread and stream"
+               " metrics every 50 ms\n"
                "The bridge's flows are replaced. Last line:"
                " flow_mods_per_s=<float>\n");
 }
@@ -34,11 +38,12 @@ cmd_bench_flows(int argc, char **argv)
         {"no-bundle", no_argument, NULL, 'u'},
         {"modify", no_argument, NULL, 'm'},
         {"timeout-ms", required_argument, NULL, 't'},
+        {"agents", required_argument, NULL, 'a'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *bridge = NULL;
-    long count = 20000, timeout_ms = 60000;
+    long count = 20000, timeout_ms = 60000, agents = 0;
     int bundles = 1, modify = 0;
     char *end;
     int c;
@@ -65,6 +70,14 @@ cmd_bench_flows(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'a':
+            agents = strtol(optarg, &end, 10);
+            if (*end || agents < 0 || agents > 1024) {
+                fprintf(stderr, "bench-flows: --agents %s: want 0..1024\n",
+                        optarg);
+                return 2;
+            }
+            break;
         case 'u':
             bundles = 0;
             break;
@@ -84,10 +97,25 @@ cmd_bench_flows(int argc, char **argv)
         return 2;
     }
 
+    struct bench_agents *load = NULL;
+    if (agents) {
+        char err[256];
+        if (bench_agents_start((size_t) agents, &load, err, sizeof err)) {
+            fprintf(stderr, "bench-flows: --agents: %s\n", err);
+            bench_agents_stop(load);
+            return 1;
+        }
+    }
+    size_t m0 = load ? bench_agents_metrics(load) : 0;
     char *target = flowbench_bridge_target(bridge);
     struct flowbench_result r;
     int error = flowbench_run(target, (size_t) count, bundles, modify,
                               (int) timeout_ms, &r);
+    if (load) {
+        printf("agents=%ld metrics_during_run=%zu\n", agents,
+               bench_agents_metrics(load) - m0);
+        bench_agents_stop(load);
+    }
     if (error) {
         fprintf(stderr, "bench-flows: %s: %s\n", target, strerror(error));
         free(target);

@@ -16,6 +16,7 @@
 #include "edgetrain.pb-c.h"
 #include "log.h"
 #include "openvswitch/ofp-protocol.h"
+#include "stream-ssl.h"
 
 static void
 usage(FILE *f)
@@ -27,8 +28,12 @@ usage(FILE *f)
 "  --topology FILE        JSON topology (docs/topology.md)\n"
 "  --listen ADDR:PORT     agent management channel (default: topology's\n"
 "                         \"management\", else 127.0.0.1:7000; port 0 picks)\n"
-"  --openflow ptcp:PORT   listen for OpenFlow 1.3 switches (topologies with\n"
-"                         switches; without it no flows are installed)\n"
+"  --openflow ptcp:PORT[:ADDR]|pssl:PORT[:ADDR]\n"
+"                         listen for OpenFlow 1.3 switches (topologies with\n"
+"                         switches; without it no flows are installed);\n"
+"                         ADDR restricts the listener to one address\n"
+"  --ssl-private-key FILE, --ssl-certificate FILE, --ssl-ca-cert FILE\n"
+"                         TLS for pssl: (switches use ssl:, ovs-pki certs)\n"
 "  --http ADDR:PORT|off   status server (default 127.0.0.1:7080)\n"
 "  --expect-agents N      start the run once N agents registered (0: only\n"
 "                         on `edgetrain start`)\n"
@@ -98,7 +103,7 @@ main(int argc, char **argv)
         O_CHANNELS, O_CLASSES, O_HEADPOOL, O_BATCH, O_MICRO, O_EPOCHS,
         O_STAGES, O_SEED, O_OPTIMIZER, O_LR, O_WD, O_SCHEDULE, O_SPE,
         O_DATA, O_ENCODING, O_PORTBASE, O_CKPT, O_FAILOVER, O_EXIT_DONE,
-        O_VERSION, O_HELP,
+        O_VERSION, O_HELP, O_SSL_KEY, O_SSL_CERT, O_SSL_CA,
     };
     static const struct option options[] = {
         {"topology", required_argument, NULL, O_TOPOLOGY},
@@ -113,6 +118,9 @@ main(int argc, char **argv)
         {"heartbeat-ms", required_argument, NULL, O_HEARTBEAT},
         {"timeout-periods", required_argument, NULL, O_TIMEOUT},
         {"key-file", required_argument, NULL, O_KEY},
+        {"ssl-private-key", required_argument, NULL, O_SSL_KEY},
+        {"ssl-certificate", required_argument, NULL, O_SSL_CERT},
+        {"ssl-ca-cert", required_argument, NULL, O_SSL_CA},
         {"k", required_argument, NULL, O_K},
         {"disjoint", no_argument, NULL, O_DISJOINT},
         {"substreams", required_argument, NULL, O_SUBSTREAMS},
@@ -149,6 +157,7 @@ main(int argc, char **argv)
     double v;
     int c;
     bool ok = true;
+    const char *ssl_key = NULL, *ssl_cert = NULL;
     while (ok && (c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         const char *name = NULL;
         for (const struct option *o = options; o->name; o++) {
@@ -166,6 +175,11 @@ main(int argc, char **argv)
         case O_PLUGIN: plugins[n_plugins++] = optarg; break;
         case O_SOURCE: cfg.source = optarg; break;
         case O_KEY: cfg.key_file = optarg; break;
+        /* TLS to switches (--openflow pssl:PORT[:ADDR]): libopenvswitch's
+         * stream-ssl, configured before the listener opens. */
+        case O_SSL_KEY: ssl_key = optarg; break;
+        case O_SSL_CERT: ssl_cert = optarg; break;
+        case O_SSL_CA: stream_ssl_set_ca_cert_file(optarg, false); break;
         case O_DISJOINT: cfg.plan.edge_disjoint = true; break;
         case O_OPTIMIZER:
             if (strcmp(optarg, "adam") && strcmp(optarg, "sgd")) {
@@ -253,6 +267,15 @@ main(int argc, char **argv)
     }
     if (ok && cfg.micro_batch > cfg.plan.model.batch) {
         cfg.micro_batch = cfg.plan.model.batch;
+    }
+    if (ssl_key || ssl_cert) {
+        if (!ssl_key || !ssl_cert) {
+            fprintf(stderr, "edgetrain-controller: --ssl-private-key and "
+                    "--ssl-certificate go together\n");
+            ok = false;
+        } else {
+            stream_ssl_set_key_and_cert(ssl_key, ssl_cert);
+        }
     }
     if (!ok) {
         usage(stderr);

@@ -23,6 +23,10 @@
 #include "topology.h"
 
 #define NONCE_LEN 32
+/* Connections that have not authenticated yet, at most. Each costs a
+ * socket and a few hundred bytes and is dropped after the heartbeat
+ * timeout anyway; the cap stops a stranger from holding every fd. */
+#define MGMT_MAX_UNAUTH 64
 
 enum conn_state {
     CONN_CHALLENGED,     /* Challenge sent, waiting for Hello */
@@ -349,6 +353,17 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
           int socklen, void *m_)
 {
     struct mgmt *m = m_;
+    size_t unauth = 0;
+    for (const struct mgmt_conn *o = m->conns; o; o = o->next) {
+        unauth += o->state == CONN_CHALLENGED && !o->closing;
+    }
+    if (unauth >= MGMT_MAX_UNAUTH) {
+        m->stats.bad_frames++;
+        ET_WARN("mgmt: refused a connection: %zu connections have not "
+                "authenticated yet (limit %d)", unauth, MGMT_MAX_UNAUTH);
+        evutil_closesocket(fd);
+        return;
+    }
     struct mgmt_conn *c = calloc(1, sizeof *c);
     if (!c) {
         evutil_closesocket(fd);

@@ -14,6 +14,15 @@ mkdir -p "$logs"
 passed=0
 failed=0
 pattern=${TESTS:-}
+# Sanitizer builds: every process (daemons of the integration tests too)
+# writes its ASan/UBSan/LeakSanitizer report to $logs/san/; any report
+# fails the run at the end, so a leak in a daemon is not missed.
+sandir=$logs/san
+if [ -n "${SANITIZE_REPORTS:-}" ]; then
+    rm -rf "$sandir" && mkdir -p "$sandir"
+    export ASAN_OPTIONS="detect_leaks=1:log_path=$PWD/$sandir/asan${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+    export UBSAN_OPTIONS="print_stacktrace=1:log_path=$PWD/$sandir/ubsan${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+fi
 
 run_one() {   # name, log, command...
     name=$1; log=$2; shift 2
@@ -48,5 +57,13 @@ for s in tests/integration/*.sh; do
     run_one "$n" "$logs/$n.log" env BUILD="$BUILD" sh "$s"
 done
 
+if [ -n "${SANITIZE_REPORTS:-}" ]; then
+    for r in "$sandir"/*; do
+        [ -f "$r" ] || continue
+        echo "FAIL sanitizer report $r"
+        grep -E 'ERROR|SUMMARY|runtime error|#[0-4] ' "$r" | head -n 12
+        failed=$((failed + 1))
+    done
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -709,6 +709,10 @@ ndjson_strokes(const cJSON *rec, struct strokes *st)
                 || !isfinite(vx->valuedouble) || !isfinite(vy->valuedouble)) {
                 return "stroke coordinate is not a number";
             }
+            /* Beyond this a float overflows when rescaled (NaN pixels). */
+            if (fabs(vx->valuedouble) > 1e6 || fabs(vy->valuedouble) > 1e6) {
+                return "stroke coordinate out of range (|v| > 1e6)";
+            }
             st->xs[s][i] = (float) vx->valuedouble;
             st->ys[s][i] = (float) vy->valuedouble;
             i++;

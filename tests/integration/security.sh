@@ -119,7 +119,84 @@ check "controller RSS grew < 8 MiB over both ($r0 -> $r1 kB)" \
 check "controller still serves after the probes" \
     "'$BIN/edgetrain' status --controller http://127.0.0.1:$HPORT --json >/dev/null 2>&1 && kill -0 $CTL"
 
-# 4. The HTTP server binds loopback unless told otherwise.
+# 4. Data streams: a real edgetrain-agent (last stage) between two
+# agent-sims. A stranger not named in its Assignment, or the named upstream
+# with a wrong token, is refused and logged; the right token gets credit.
+"$BIN/edgetrain-controller" --listen 127.0.0.1:0 --http 127.0.0.1:0 \
+    --topology topology/loopback-3.json --key-file "$D/key" --expect-agents 3 \
+    --stages 3 --heartbeat-ms 200 >"$D/ctl3.out" 2>"$D/ctl3.err" &
+pids="$pids $!"
+if wait_for "$D/ctl3.out" "^listening" 5; then
+    M3=$(sed -n 's/^listening mgmt=\([0-9]*\) http=.*/\1/p' "$D/ctl3.out")
+    for a in a1 a3; do
+        "$BIN/edgetrain" agent-sim --controller 127.0.0.1:$M3 --name $a \
+            --key-file "$D/key" --exit-after-ms 20000 >"$D/$a.out" 2>&1 &
+        pids="$pids $!"
+    done
+    "$BIN/edgetrain-agent" --controller 127.0.0.1:$M3 --name a2 \
+        --key-file "$D/key" --listen 127.0.0.1:0 --threads 1 \
+        >"$D/a2.out" 2>"$D/a2.err" &
+    pids="$pids $!"
+    wait_for "$D/a2.err" "stage .* ready" 20
+    wait_for "$D/a3.out" "^token-hex" 5
+    port=$(sed -n 's/.*data on 127.0.0.1:\([0-9]*\),.*/\1/p' "$D/a2.err")
+    run=$(sed -n 's/.*assignment: run \([0-9a-f]*\) .*/\1/p' "$D/a2.err" | head -n 1)
+    up=$(grep -l 'down=a2@' "$D/a1.out" "$D/a3.out" | head -n 1)
+    up=$(basename "${up:-none.out}" .out)
+    tok=$(sed -n 's/^token-hex //p' "$D/a3.out" | head -n 1)
+    R="python3 tests/integration/rogue_stream.py 127.0.0.1:$port"
+    s1=$($R mallory "$run" "$tok" 2>&1)
+    s2=$($R "$up" "$run" 00112233445566778899aabbccddeeff 2>&1)
+    s3=$($R "$up" "$run" "$tok" 2>&1)
+    check "data stream from a peer not in the assignment refused and logged ($s1)" \
+        "[ '$s1' = closed ] && grep -q \"unknown peer 'mallory'\" $D/a2.err"
+    check "data stream from '$up' with a wrong token refused and logged ($s2)" \
+        "[ '$s2' = closed ] && grep -q \"peer '$up' presented a bad token\" $D/a2.err"
+    check "data stream from '$up' with the run token accepted ($s3)" \
+        "[ '$s3' = credit ]"
+else
+    fail "controller for the data-stream checks starts"
+fi
+
+# 5. OpenFlow listener: restricted to an address; TLS (pssl:) with
+# certificates (libopenvswitch stream-ssl): a switch with a certificate
+# from the CA completes the handshake, a client without one does not.
+P=$((20000 + $$ % 20000))
+"$BIN/edgetrain-controller" --listen 127.0.0.1:0 --http off \
+    --topology topology/diamond-4pi.json --openflow "ptcp:$P:127.0.0.1" \
+    >"$D/of.out" 2>"$D/of.err" &
+OF=$!
+pids="$pids $OF"
+wait_for "$D/of.err" "openflow: listening" 5
+check "--openflow ptcp:$P:127.0.0.1 listens on loopback only" \
+    "ss -ltn | grep -q '127.0.0.1:$P ' && ! ss -ltn | grep -q '0.0.0.0:$P '"
+kill $OF
+if command -v openssl >/dev/null; then
+    (cd "$D" && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key \
+        -out ca.pem -days 2 -subj /CN=et-ca && for n in ctl sw; do
+        openssl req -newkey rsa:2048 -nodes -keyout $n.key -out $n.csr \
+            -subj /CN=$n && openssl x509 -req -in $n.csr -CA ca.pem \
+            -CAkey ca.key -CAcreateserial -out $n.pem -days 2; done) \
+        >"$D/pki.log" 2>&1
+    P=$((P + 1))
+    "$BIN/edgetrain-controller" --listen 127.0.0.1:0 --http off \
+        --topology topology/diamond-4pi.json --openflow "pssl:$P:127.0.0.1" \
+        --ssl-private-key "$D/ctl.key" --ssl-certificate "$D/ctl.pem" \
+        --ssl-ca-cert "$D/ca.pem" >"$D/tls.out" 2>"$D/tls.err" &
+    pids="$pids $!"
+    wait_for "$D/tls.err" "openflow: listening on pssl" 5
+    echo | timeout 5 openssl s_client -connect 127.0.0.1:$P -cert "$D/sw.pem" \
+        -key "$D/sw.key" -CAfile "$D/ca.pem" >"$D/tls1.out" 2>&1
+    echo | timeout 5 openssl s_client -connect 127.0.0.1:$P \
+        -CAfile "$D/ca.pem" >"$D/tls2.out" 2>&1
+    sleep 0.3
+    check "pssl: switch with a CA-signed certificate: TLS handshake verified" \
+        "grep -q 'Verify return code: 0 (ok)' $D/tls1.out"
+    check "pssl: client without a certificate is refused by the controller" \
+        "grep -q 'peer did not return a certificate' $D/tls.err"
+fi
+
+# 6. The HTTP server binds loopback unless told otherwise.
 if ! ss -ltn 2>/dev/null | grep -q ':7080 '; then
     "$BIN/edgetrain-controller" --listen 127.0.0.1:0 \
         --topology topology/loopback-3.json >"$D/def.out" 2>"$D/def.err" &
