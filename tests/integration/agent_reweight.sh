@@ -10,7 +10,9 @@ BUILD=${BUILD:-build}
 B=$BUILD/bin
 T=$(mktemp -d /tmp/et-reweight-XXXXXX)
 P=$((20000 + ($$ + 3000) % 20000))
-SPEC="fashion-mnist?train-limit=6000&test-limit=256"
+# Long enough an epoch that both changes (at 0.7 and 1.4 s) land inside it
+# even on a quiet machine.
+SPEC="fashion-mnist?train-limit=15000&test-limit=256"
 fails=0
 pids=""
 pass() { echo "PASS: $*"; }
@@ -72,7 +74,7 @@ else
     fail "a1 -> a2: sent '$sent' delivered '$got' trained '$trained'"
 fi
 
-$B/edgetrain train --data fashion-mnist --train-limit 6000 --test-limit 256 \
+$B/edgetrain train --data fashion-mnist --train-limit 15000 --test-limit 256 \
     --stages 1-4,5-13 --input 32 --alpha 0.5 --batch 64 --epochs 1 --lr 0.004 \
     --threads 1 --no-plot --no-progress --out "$T/single" >"$T/single.log" 2>&1
 line=$(sed -n 's/.*epoch 1: train loss \([0-9.]*\) .*test top-1 \([0-9.]*\) .*/\1 \2/p' "$T/a2.log")
