@@ -332,6 +332,17 @@ dataset_read_idx(const char *images_path, const char *labels_path,
                         "images", labels_path, be32(hdr + 4), images_path, n);
         goto out;
     }
+    /* Allocate only what the file can hold: deflate expands at most
+     * ~1032:1, so a header claiming more is a lie (or a truncated file),
+     * refused before reserving n x h x w bytes. */
+    struct stat sb;
+    if (!stat(images_path, &sb) && sb.st_size >= 0
+        && (double) n * h * w > 1100.0 * (double) sb.st_size + 65536.0) {
+        error = set_err(errp, EINVAL, "%s: byte 4: header claims %u images "
+                        "of %u x %u but the file has only %lld bytes",
+                        images_path, n, h, w, (long long) sb.st_size);
+        goto out;
+    }
     size_t base = split->n;
     if ((error = split_reserve(split, h, w, n, images_path, errp))) {
         goto out;
