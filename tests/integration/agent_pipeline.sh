@@ -19,27 +19,7 @@ fi
 T=$(mktemp -d /tmp/et-agent-XXXXXX)
 P=$((20000 + $$ % 20000))         # management port; agents P+1..P+3
 SPEC="fashion-mnist?train-limit=6000&test-limit=256"
-fails=0
-pids=""
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-cleanup() {
-    for p in $pids; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    [ $fails -eq 0 ] && rm -rf "$T"
-}
-trap cleanup EXIT INT TERM
-
-# Waits up to $2 seconds for file $1 to contain pattern $3.
-wait_for() {
-    i=0
-    while [ $i -lt $(($2 * 10)) ]; do
-        grep -q -- "$3" "$1" 2>/dev/null && return 0
-        sleep 0.1
-        i=$((i + 1))
-    done
-    return 1
-}
+. tests/lib/procs.sh
 
 $B/edgetrain-controller --topology topology/loopback-3.json \
     --listen 127.0.0.1:$P --http 127.0.0.1:$((P + 50)) --expect-agents 3 \

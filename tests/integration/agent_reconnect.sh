@@ -9,25 +9,7 @@ B=$BUILD/bin
 T=$(mktemp -d /tmp/et-reconnect-XXXXXX)
 P=$((20000 + ($$ + 7000) % 20000))
 SPEC="fashion-mnist?train-limit=6000&test-limit=256"
-fails=0
-pids=""
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-cleanup() {
-    for p in $pids; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    [ $fails -eq 0 ] && rm -rf "$T"
-}
-trap cleanup EXIT INT TERM
-wait_for() {
-    i=0
-    while [ $i -lt $(($2 * 10)) ]; do
-        grep -q -- "$3" "$1" 2>/dev/null && return 0
-        sleep 0.1
-        i=$((i + 1))
-    done
-    return 1
-}
+. tests/lib/procs.sh
 controller() {   # expect-agents, log
     $B/edgetrain-controller --topology topology/loopback-3.json \
         --listen 127.0.0.1:$P --http off --expect-agents "$1" --source a1 \

@@ -13,25 +13,7 @@ P=$((20000 + ($$ + 3000) % 20000))
 # Long enough an epoch that both changes (at 0.7 and 1.4 s) land inside it
 # even on a quiet machine.
 SPEC="fashion-mnist?train-limit=15000&test-limit=256"
-fails=0
-pids=""
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-cleanup() {
-    for p in $pids; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    [ $fails -eq 0 ] && rm -rf "$T"
-}
-trap cleanup EXIT INT TERM
-wait_for() {
-    i=0
-    while [ $i -lt $(($2 * 10)) ]; do
-        grep -q -- "$3" "$1" 2>/dev/null && return 0
-        sleep 0.1
-        i=$((i + 1))
-    done
-    return 1
-}
+. tests/lib/procs.sh
 
 $BUILD/tests/drivers/ctl_standin --listen 127.0.0.1:$P --port-base $((P + 100)) \
     --data "$SPEC" --switch-ms 700 >"$T/ctl.out" 2>&1 &
