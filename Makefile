@@ -3,6 +3,7 @@
 #   make            install missing Debian packages, build libopenvswitch
 #                   once, generate protobuf-c code, build build/bin/*
 #   make test       build and run every test; last line "N passed, N failed"
+#   make test-faults  the fault scenarios (tests/faults/), same last line
 #   make demo       the main job (see README)
 #   make bench      benchmarks, side by side with their peers
 #   make fuzz       bounded libFuzzer runs
@@ -194,6 +195,13 @@ $(BUILD)/tests/drivers/%: $(BUILD)/obj/tests/drivers/%.o $(TEST_LIBS) $(OVS_LIB)
 tests: $(BINS) $(TEST_BINS) $(DRIVER_BINS)
 test: tests
 	@BUILD=$(BUILD) SANITIZE_REPORTS=$(filter 1,$(SANITIZE)) scripts/run-tests.sh
+
+# Fault scenarios (tests/faults/*.sh, on the emulator with real OVS): agent
+# killed and back, link down under multipath, controller and switch
+# restarts. Same closing line as `make test`.
+.PHONY: test-faults
+test-faults: tests
+	@BUILD=$(BUILD) SUITE=faults SANITIZE_REPORTS=$(filter 1,$(SANITIZE)) scripts/run-tests.sh
 
 # --- fuzzing (clang libFuzzer + ASan/UBSan) --------------------------------
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)

@@ -7,6 +7,8 @@
 #   per check (and exit non-zero if any failed).
 # Output of each test goes to $BUILD/test-logs/; failures are shown.
 # TESTS=pattern restricts the run to matching test names.
+# SUITE=faults runs tests/faults/*.sh instead (the fault scenarios of
+# `make test-faults`: same PASS:/FAIL: convention, same closing line).
 set -u
 BUILD=${BUILD:-build}
 logs=$BUILD/test-logs
@@ -46,12 +48,17 @@ run_one() {   # name, log, command...
     fi
 }
 
-for t in "$BUILD"/tests/test_*; do
-    [ -x "$t" ] || continue
-    n=$(basename "$t")
-    run_one "$n" "$logs/$n.log" "$t"
-done
-for s in tests/integration/*.sh; do
+scripts=tests/integration
+if [ "${SUITE:-}" = faults ]; then
+    scripts=tests/faults
+else
+    for t in "$BUILD"/tests/test_*; do
+        [ -x "$t" ] || continue
+        n=$(basename "$t")
+        run_one "$n" "$logs/$n.log" "$t"
+    done
+fi
+for s in "$scripts"/*.sh; do
     [ -f "$s" ] || continue
     n=$(basename "$s" .sh)
     run_one "$n" "$logs/$n.log" env BUILD="$BUILD" sh "$s"
