@@ -59,7 +59,8 @@ struct southbound {
     struct sb_conn **by_index;  /* Ready connection per topology switch. */
     bool *link_up;              /* Per topology link. */
     bool links_dirty;           /* Port state changed: recompute link_up. */
-    bool found_dirty;           /* 'found' changed: recompute desired. */
+    bool recompute;             /* A switch came up (with found flows):
+                                 * recompute desired, run a cycle. */
     struct southbound_route *routes;   /* Current routes (own copy). */
     size_t n_routes;
     uint64_t routes_gen;        /* Generation of 'routes'. */
@@ -232,8 +233,8 @@ sb_cb_ready(void *c_, struct ofswitch *sw, uint64_t dpid)
     sb->links_dirty = true;
     if (!sb->routes_set) {
         sb_find_substreams(sb, c);
-        sb->found_dirty = true;
     }
+    sb->recompute = true;       /* Bring its flows to desired. */
     ET_INFO("openflow: switch %s (%s) up", sb->topo.switches[idx].name,
             ofswitch_name(sw));
     sb_event_init(&ev, SOUTHBOUND_SWITCH_UP, c);
@@ -608,8 +609,8 @@ southbound_main(void *sb_)
         if (sb->links_dirty) {
             sb_update_links(sb);
         }
-        if (sb->found_dirty) {
-            sb->found_dirty = false;
+        if (sb->recompute) {
+            sb->recompute = false;
             sb_recompute(sb);
         }
 
