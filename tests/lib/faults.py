@@ -42,6 +42,11 @@ def check(ok, what):
     return ok
 
 
+def stamp(t):
+    """UTC time of day with milliseconds, as in the edgetrain logs."""
+    return time.strftime("%H:%M:%S", time.gmtime(t)) + f".{int(t * 1e3) % 1000:03d}"
+
+
 def status():
     try:
         url = f"http://127.0.0.1:{os.environ['EMU_HTTP_PORT']}/status"
@@ -57,12 +62,14 @@ def bridges():
             if k.startswith("EMU_BR_")}
 
 
-def dump_substream_flows():
-    """Every edgetrain sub-stream flow on every switch: (switch, match and
-    actions) -> dict(duration, n_bytes, cookie). Empty for a switch whose
-    ovs-vswitchd is not answering."""
+def dump_substream_flows(only=None):
+    """Every edgetrain sub-stream flow on every switch (or on switch
+    'only'): (switch, match and actions) -> dict(duration, n_bytes,
+    cookie). Empty for a switch whose ovs-vswitchd is not answering."""
     flows = {}
     for sw, br in bridges().items():
+        if only and sw != only:
+            continue
         r = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-flows", br,
                             SUB_COOKIE], capture_output=True, text=True)
         for line in r.stdout.splitlines():
@@ -132,8 +139,8 @@ def run_link_down(args):
     def out_port():
         """The output port of the sub-stream's forward flow at its first
         switch, or None."""
-        for (sw, match), _ in dump_substream_flows().items():
-            if sw == src_sw and f"tp_src={port}," in match + ",":
+        for (sw, match), _ in dump_substream_flows(src_sw).items():
+            if f"tp_src={port}," in match + ",":
                 m = re.search(r"actions=output:(\d+)", match)
                 return m.group(1) if m else "drop"
         return None
@@ -142,11 +149,14 @@ def run_link_down(args):
     t0 = time.time()
     subprocess.run(["ip", "netns", "exec", swns, "ip", "link", "set", dev,
                     "down"], check=True)
+    say(f"link down at {stamp(t0)} (command took"
+        f" {(time.time() - t0) * 1e3:.0f} ms)")
     # Re-routed: the sub-stream's flow at its first switch no longer points
     # at the dead link (withdrawn: the base flows carry it; or re-pinned).
-    new = wait_for(lambda: (out_port() or "gone") != before and
-                   (out_port() or "gone"), 10, step=0.01)
+    new = wait_for(lambda: (lambda p: p != before and p)(out_port() or "gone"),
+                   10, step=0.01)
     t_flows = time.time() - t0
+    say(f"flows off the dead link seen at {stamp(time.time())}")
     check(new is not None and t_flows < 1.0,
           f"re-routed within 1 s: flows off the dead link after"
           f" {t_flows * 1e3:.0f} ms (port {before} -> {new})")

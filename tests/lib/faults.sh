@@ -71,6 +71,6 @@ faults_finish() {
     else
         failc "teardown left objects behind: $left"
     fi
-    if [ $fail -eq 0 ]; then rm -rf "$out"; else echo "  logs: $out"; fi
+    if [ $fail -eq 0 ] && [ -z "${FAULTS_KEEP:-}" ]; then rm -rf "$out"; else echo "  logs: $out"; fi
     exit $fail
 }
