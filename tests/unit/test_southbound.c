@@ -62,6 +62,7 @@ struct fake_switch {
     struct flows_entry table[32];       /* What a flow dump reports... */
     int n_table;
     bool stray;                 /* ...plus one flow of another controller. */
+    uint32_t down_port;         /* Reported down in the port description. */
     int n_dumps;
 };
 
@@ -129,6 +130,8 @@ fake_step(struct fake_switch *fs, int timeout_ms)
             struct ofputil_phy_port pp;
             memset(&pp, 0, sizeof pp);
             pp.port_no = u16_to_ofp(p);
+            pp.state = (uint32_t) p == fs->down_port ? OFPUTIL_PS_LINK_DOWN
+                                                     : 0;
             snprintf(pp.name, sizeof pp.name, "p%d", p);
             ofputil_append_port_desc_stats_reply(&pp, &replies);
         }
@@ -598,7 +601,30 @@ test_southbound_reconnect_reads_flows(void **state)
     assert_int_equal(count_mods(fs, 1, OFPFC_DELETE_STRICT), 2);
     fake_destroy(fs);
 
-    /* 3. A flow that is not ours: one bundle replaces everything. */
+    /* 3. A found sub-stream flow through a port that is down now is not
+     * kept (the route's link 0 is on port 2). */
+    southbound_destroy(sb);
+    unlink(path);
+    n_events = 0;
+    assert_int_equal(southbound_create(&topo, &opt, &sb), 0);
+    fs = fake_connect(path, 1);
+    HMAP_FOR_EACH (e, node, &sets[0].map) {
+        fs->table[fs->n_table++] = *e;
+    }
+    fs->down_port = 2;
+    SERVE_UNTIL(fs, fs->n_bundles >= 2, 5000);
+    SERVE_UNTIL(fs, false, 200);
+    /* The base flows towards h2 move to link 1 (modify), the found
+     * sub-stream flows go (delete), nothing else. */
+    assert_int_equal(fs->n_bundles, 2);
+    assert_int_equal(count_mods(fs, 1, OFPFC_MODIFY_STRICT), 2);
+    assert_int_equal(count_mods(fs, 2, OFPFC_DELETE_STRICT), 2);
+    assert_non_null(find_mod(fs, 2, OFPFC_DELETE_STRICT, 1));
+    assert_non_null(find_mod(fs, 2, OFPFC_DELETE_STRICT, 2));
+    assert_int_equal(fs->n_mods, 4);
+    fake_destroy(fs);
+
+    /* 4. A flow that is not ours: one bundle replaces everything. */
     n_events = 0;
     fs = fake_connect(path, 1);
     HMAP_FOR_EACH (e, node, &sets[0].map) {
@@ -608,7 +634,9 @@ test_southbound_reconnect_reads_flows(void **state)
     SERVE_UNTIL(fs, fs->n_bundles >= 1, 5000);
     assert_int_equal(fs->n_bundles, 1);
     assert_int_equal(fs->mods[0].command, OFPFC_DELETE);
-    assert_int_equal(count_mods(fs, 1, OFPFC_ADD), 5);
+    /* Table-miss, 4 base flows and the 2 found sub-stream flows (still no
+     * routes set: kept, and put back by the replacement). */
+    assert_int_equal(count_mods(fs, 1, OFPFC_ADD), 7);
 
     southbound_destroy(sb);
     fake_destroy(fs);
