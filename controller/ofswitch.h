@@ -2,10 +2,11 @@
  *
  * Owns the rconn, runs the handshake (hello by vconn, then features, port
  * descriptions and a dump of the switch's flows, which become 'installed'
- * so that a reconnection changes only what differs), answers echo requests, keeps the switch's port
- * states, polls port statistics on request, and applies flow changes as
- * batches: each batch is one atomic bundle (open, adds, barrier, commit,
- * barrier) whose success moves the 'installed' set to the batch's target.
+ * so that a reconnection changes only what differs), answers echo
+ * requests, keeps the switch's port states, polls port statistics on
+ * request, and applies flow changes as batches: each batch is one atomic
+ * bundle (open, adds, barrier, commit, barrier) whose success moves the
+ * 'installed' set to the batch's target.
  * A failed batch leaves nothing half-applied (the bundle is discarded) and
  * marks the switch for a full resynchronisation.
  *
