@@ -157,6 +157,9 @@ def run_link_down(args):
         return None
 
     before = out_port()
+    if not check(before is not None, f"sub-stream flow at {src_sw} found"
+                 f" (output port {before})"):
+        return
     t0 = time.time()
     subprocess.run(["ip", "netns", "exec", swns, "ip", "link", "set", dev,
                     "down"], check=True)
