@@ -12,8 +12,9 @@
 #   end to end = training images / time from the run's start to its end
 #                (controller log; includes the one-off start-up: switches
 #                connecting, sub-streams opening, the dataset loading)
-#   steady     = training images / the last stage's epoch span (its agent
-#                log: first training step to the last, pipeline full)
+#   steady     = training images / the longest stage epoch span (each
+#                agent's log: its first training step to its last; the
+#                longest, so that a stall anywhere in the pipeline counts)
 # and, per stage, the agent's own split of that span: compute (wall time in
 # training steps, CPU quota throttling included), handing output on (blocked
 # on the stream), the rest waiting for input.
@@ -89,8 +90,8 @@ acc = re.findall(r"run: stage (\d+) on \S+: test top-1 ([\d.]+)",
                  open(d + "/controller.log").read())
 print("#   test top-1 per head (256 images): "
       + " ".join("%s:%s" % a for a in acc))
-last_span = stages[-1][2]
-print("%.1f %.1f %.1f" % (steps * 128 / last_span, steps * 128 / secs, secs))
+longest = max(st[2] for st in stages)
+print("%.1f %.1f %.1f" % (steps * 128 / longest, steps * 128 / secs, secs))
 PY
     rm -rf "$dir"
 }
@@ -107,7 +108,7 @@ report "one agent (single)" "1 stage" "$one"
 python3 - "$(echo "$pipe" | tail -n 1)" "$(echo "$one" | tail -n 1)" <<'PY'
 import sys
 p, o = [list(map(float, a.split())) for a in sys.argv[1:3]]
-print("scaling_ratio=%.2f (steady, last stage's epoch span)" % (p[0] / o[0]))
+print("scaling_ratio=%.2f (steady, longest stage epoch span)" % (p[0] / o[0]))
 print("scaling_ratio_end_to_end=%.2f (controller's run start to done)"
       % (p[1] / o[1]))
 PY
