@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "assign.h"
 #include "log.h"
 #include "model.h"
 #include "stream.h"
@@ -282,24 +283,21 @@ tx_room_cb(void *arg)
     pump_out(arg);
 }
 
-/* The stage's input shape: the output of block first_block - 1. */
+/* The stage's input shape: the output of block first_block - 1, with the
+ * compute thread's model defaults (agent_model_config). */
 static void
 stage_input_shape(const Edgetrain__Assignment *a, uint32_t hwc[3])
 {
     struct mn_config c;
-    mn_config_default(&c);
-    const Edgetrain__ModelConfig *m = a->model;
-    if (m) {
-        c.alpha = m->alpha > 0 ? m->alpha : c.alpha;
-        c.input_size = m->input_size ? (int) m->input_size : c.input_size;
-        c.in_channels = m->in_channels ? (int) m->in_channels : 1;
-    }
     int h = 0, w = 0, ch = 0;
+    hwc[0] = hwc[1] = hwc[2] = 0;
+    if (!a->model) {
+        return;
+    }
+    agent_model_config(a->model, &c);
     if (a->first_block >= 1
         && !mn_block_shape(&c, (int) a->first_block - 1, &h, &w, &ch)) {
         hwc[0] = (uint32_t) h, hwc[1] = (uint32_t) w, hwc[2] = (uint32_t) ch;
-    } else {
-        hwc[0] = hwc[1] = hwc[2] = 0;
     }
 }
 
@@ -393,8 +391,11 @@ apply_assignment(struct agent *ag, Edgetrain__Assignment *a)
             (unsigned long long) a->run_id, a->generation, a->first_block,
             a->last_block, a->stage_index + 1, a->stage_count,
             a->n_upstream, a->n_downstream);
-    if (!a->model || a->first_block < 1 || a->last_block < a->first_block) {
-        report_error(ag, EINVAL, "assignment without a model or blocks");
+    /* A bad Assignment changes nothing: the current one (if any) stays. */
+    char err[256];
+    if (agent_assignment_check(a, ag->memory, err, sizeof err)) {
+        ET_WARN("controller %s: %s; refused", ag->opt.controller, err);
+        report_error(ag, EINVAL, err);
         protobuf_c_message_free_unpacked(&a->base, NULL);
         return;
     }
