@@ -161,5 +161,21 @@ agent_assignment_check(const Edgetrain__Assignment *a, uint64_t memory_limit,
                       a->last_block, bytes / 1048576.0,
                       memory_limit / 1048576.0);
     }
+    /* The compute thread receives the Assignment packed again. protobuf-c
+     * keeps unknown fields and may write them back in a form its own
+     * unpacker refuses (found by fuzz_assignment: an unknown field 0),
+     * which would leave the compute thread without a stage while the I/O
+     * thread runs the new streams. */
+    size_t len = protobuf_c_message_get_packed_size(&a->base);
+    uint8_t *buf = malloc(len + 1);
+    protobuf_c_message_pack(&a->base, buf);
+    Edgetrain__Assignment *copy = edgetrain__assignment__unpack(NULL, len,
+                                                                buf);
+    free(buf);
+    if (!copy) {
+        return refuse(err, err_size, "assignment: does not survive "
+                      "re-encoding (malformed unknown fields)");
+    }
+    edgetrain__assignment__free_unpacked(copy, NULL);
     return 0;
 }

@@ -746,6 +746,10 @@ agent_compute_main(void *arg)
             cp->stage_gen++;
             Edgetrain__Assignment *a = edgetrain__assignment__unpack(
                 NULL, m->meta_len, m->meta);
+            if (!a) {
+                send_error(cp, EINVAL, "assignment: does not unpack in the "
+                           "compute thread");
+            }
             if (!a || compute_setup(cp, a)) {
                 if (!cp->a && a) {
                     edgetrain__assignment__free_unpacked(a, NULL);

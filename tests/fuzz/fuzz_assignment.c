@@ -192,6 +192,8 @@ fz_drain_compute_queue(struct agent *ag)
             char err[256];
             if (!a || agent_assignment_check(a, ag->memory, err,
                                              sizeof err)) {
+                fprintf(stderr, "compute thread got a refused Assignment: "
+                        "%s\n", a ? err : "does not unpack");
                 abort();
             }
             edgetrain__assignment__free_unpacked(a, NULL);
