@@ -9,15 +9,15 @@
  * the mode: bit 0 = already registered (else Welcome must come first),
  * bit 1 = the agent holds a cluster key.
  *
- * Outgoing connections are limited to loopback by the connect() below, so
- * a fuzzed peer address never sends a packet off this host; run the fuzzer
- * in a network namespace (`unshare -n`, see docs/security.md) so fuzzed
- * host names fail to resolve at once. ET_FUZZ_SEEDS=DIR writes seeds.
+ * Outgoing connections are refused and host names not looked up (the
+ * connect() and getaddrinfo() below), so a fuzzed peer address never sends
+ * a packet. ET_FUZZ_SEEDS=DIR writes seeds.
  * fuzz-sources: agent/assign.c agent/queue.c agent/stream.c agent/stream_rx.c agent/stream_tx.c proto/wire.c proto/codec.c common/log.c kernels/model.c kernels/optim.c kernels/batchnorm.c kernels/dense.c kernels/dwconv.c kernels/gemm.c kernels/pool.c kernels/pwconv.c kernels/softmax_xent.c kernels/stemconv.c kernels/checkpoint.c */
 #define _GNU_SOURCE
 #include "../../agent/agent.c"
 
 #include <dlfcn.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdint.h>
 
@@ -27,26 +27,31 @@
 void *agent_compute_main(void *arg) { return NULL; }
 double agent_self_benchmark(void) { return 1.0; }
 
-/* Loopback only (see the top comment); everything else is "unreachable". */
+/* No connection leaves the harness (see the top comment): the sender
+ * sees every peer refuse, as in a network namespace where nothing
+ * listens, and a replay in `make test` never reaches a live agent. */
 int
 connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
-    static int (*real)(int, const struct sockaddr *, socklen_t);
+    errno = ECONNREFUSED;
+    return -1;
+}
+
+/* Host names are not looked up: a fuzzed name would be a DNS query (slow,
+ * and off this host); numeric addresses resolve as they do in the agent. */
+int
+getaddrinfo(const char *node, const char *service,
+            const struct addrinfo *hints, struct addrinfo **res)
+{
+    static int (*real)(const char *, const char *, const struct addrinfo *,
+                       struct addrinfo **);
     if (!real) {
-        real = (int (*)(int, const struct sockaddr *, socklen_t))
-               dlsym(RTLD_NEXT, "connect");
+        real = (int (*)(const char *, const char *, const struct addrinfo *,
+                        struct addrinfo **)) dlsym(RTLD_NEXT, "getaddrinfo");
     }
-    bool loop = (sa->sa_family == AF_INET
-                 && (ntohl(((const struct sockaddr_in *) sa)->sin_addr.s_addr)
-                     >> 24) == 127)
-                || (sa->sa_family == AF_INET6
-                    && IN6_IS_ADDR_LOOPBACK(
-                        &((const struct sockaddr_in6 *) sa)->sin6_addr));
-    if (!loop) {
-        errno = ENETUNREACH;
-        return -1;
-    }
-    return real(fd, sa, len);
+    struct addrinfo h = hints ? *hints : (struct addrinfo) {0};
+    h.ai_flags |= AI_NUMERICHOST;
+    return real(node, service, &h, res);
 }
 
 static struct agent fz_ag;
