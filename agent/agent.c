@@ -614,6 +614,32 @@ read_key(struct agent *ag, const char *path)
     return 0;
 }
 
+/* The I/O side before anything connects: event loop, the two queues, the
+ * stream receiver (accepting nobody until an Assignment names its
+ * upstreams) and the management timers. tests/fuzz/fuzz_assignment.c
+ * builds its agent with this too. */
+static void
+agent_io_init(struct agent *ag)
+{
+    ag->base = event_base_new();
+    ag->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    et_queue_init(&ag->to_compute, ag->opt.queue_chunks, ag->wake_fd, false,
+                  true);
+    et_queue_init(&ag->to_io, ag->opt.queue_chunks, ag->wake_fd, true,
+                  false);
+    static const char *const none[1] = {NULL};
+    struct et_stream_rx_config rc = {.name = ag->opt.name,
+                                     .window = ag->opt.window,
+                                     .upstreams = none};
+    struct et_stream_rx_cbs cbs = {.ready = rx_ready_cb,
+                                   .error = rx_error_cb,
+                                   .request = rx_request_cb, .arg = ag};
+    ag->rx = et_stream_rx_create(ag->base, &rc, &cbs);
+    ag->mgmt_retry = evtimer_new(ag->base, mgmt_retry_cb, ag);
+    ag->mgmt_hb = evtimer_new(ag->base, heartbeat_cb, ag);
+    ag->mgmt_backoff_ms = 200;
+}
+
 int
 agent_run(const struct agent_options *opt)
 {
@@ -631,21 +657,7 @@ agent_run(const struct agent_options *opt)
     }
     signal(SIGPIPE, SIG_IGN);
     et_stream_tune_malloc();
-    ag->base = event_base_new();
-    ag->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    et_queue_init(&ag->to_compute, ag->opt.queue_chunks, ag->wake_fd, false,
-                  true);
-    et_queue_init(&ag->to_io, ag->opt.queue_chunks, ag->wake_fd, true,
-                  false);
-
-    struct et_stream_rx_config rc = {.name = opt->name, .window =
-                                     ag->opt.window, .n_upstreams = 0};
-    static const char *const none[1] = {NULL};
-    rc.upstreams = none;        /* nobody until an assignment names them */
-    struct et_stream_rx_cbs cbs = {.ready = rx_ready_cb,
-                                   .error = rx_error_cb,
-                                   .request = rx_request_cb, .arg = ag};
-    ag->rx = et_stream_rx_create(ag->base, &rc, &cbs);
+    agent_io_init(ag);
     const char *listen = opt->listen ? opt->listen : "127.0.0.1:0";
     uint16_t port;
     int err = et_stream_rx_listen(ag->rx, listen, &port);
@@ -685,10 +697,6 @@ agent_run(const struct agent_options *opt)
     ag->stats_ev = event_new(ag->base, -1, EV_PERSIST, stats_cb, ag);
     struct timeval st = {5, 0};
     event_add(ag->stats_ev, &st);
-    ag->mgmt_retry = evtimer_new(ag->base, mgmt_retry_cb, ag);
-    ag->mgmt_hb = evtimer_new(ag->base, heartbeat_cb, ag);
-    ag->mgmt_backoff_ms = 200;
-
     if (pthread_create(&ag->compute, NULL, agent_compute_main, ag)) {
         ET_ERROR("cannot start the compute thread");
         return 1;

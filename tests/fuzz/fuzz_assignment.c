@@ -150,12 +150,8 @@ fz_write_seeds(const char *dir)
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    /* ET_FUZZ_VERBOSE=1 keeps the agent's log (to see where inputs go). */
-    et_log_set_level(getenv("ET_FUZZ_VERBOSE") ? ET_LOG_DEBUG : ET_LOG_ERROR);
-    if (getenv("ET_FUZZ_SEEDS")) {
-        fz_write_seeds(getenv("ET_FUZZ_SEEDS"));
-        exit(0);
-    }
+    FZ_LOG_LEVEL();
+    fz_seeds_main(fz_write_seeds);
     signal(SIGPIPE, SIG_IGN);   /* as the agent does */
     struct agent *ag = &fz_ag;
     ag->opt.name = "pi2";
@@ -163,23 +159,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     ag->opt.window = AGENT_DEFAULT_WINDOW;
     ag->opt.queue_chunks = 4;
     ag->memory = 1ull << 30;    /* a 1 GiB Pi */
-    ag->base = event_base_new();
-    ag->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    et_queue_init(&ag->to_compute, ag->opt.queue_chunks, ag->wake_fd, false,
-                  true);
-    et_queue_init(&ag->to_io, ag->opt.queue_chunks, ag->wake_fd, true,
-                  false);
-    static const char *const none[1] = {NULL};
-    struct et_stream_rx_config rc = {.name = ag->opt.name,
-                                     .window = ag->opt.window,
-                                     .upstreams = none};
-    struct et_stream_rx_cbs cbs = {.ready = rx_ready_cb,
-                                   .error = rx_error_cb,
-                                   .request = rx_request_cb, .arg = ag};
-    ag->rx = et_stream_rx_create(ag->base, &rc, &cbs);
-    ag->mgmt_retry = evtimer_new(ag->base, mgmt_retry_cb, ag);
-    ag->mgmt_hb = evtimer_new(ag->base, heartbeat_cb, ag);
-    ag->mgmt_backoff_ms = 200;
+    agent_io_init(ag);
     snprintf(ag->data_addr, sizeof ag->data_addr, "127.0.0.1:7101");
     return ag->base && ag->rx ? 0 : 1;
 }

@@ -187,11 +187,8 @@ fz_write_seeds(const char *dir)
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    et_log_set_level(getenv("ET_FUZZ_VERBOSE") ? ET_LOG_DEBUG : ET_LOG_ERROR);
-    if (getenv("ET_FUZZ_SEEDS")) {
-        fz_write_seeds(getenv("ET_FUZZ_SEEDS"));
-        exit(0);
-    }
+    FZ_LOG_LEVEL();
+    fz_seeds_main(fz_write_seeds);
     signal(SIGPIPE, SIG_IGN);   /* as the controller does */
     snprintf(fz_topo, sizeof fz_topo, "/tmp/fuzz_ctl-%d.json", (int) getpid());
     FILE *f = fopen(fz_topo, "w");
