@@ -43,16 +43,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-# edgetrain_flows BRIDGE: flows carrying edgetrain's cookie prefix.
-edgetrain_flows() {
-    ovs-ofctl -O OpenFlow13 dump-flows "$1" \
-        cookie=0xed6e000000000000/0xffff000000000000 2>/dev/null |
-        grep -c cookie=
-}
 # wait_flows BRIDGE N SECONDS: until BRIDGE has at least N of our flows.
 wait_flows() {
     _end=$(( $(now_ms) + $3 * 1000 ))
-    while [ "$(edgetrain_flows "$1")" -lt "$2" ]; do
+    while [ "$(ovs_edgetrain_flows "$1")" -lt "$2" ]; do
         [ "$(now_ms)" -ge "$_end" ] && return 1
         sleep 0.1
     done
@@ -121,7 +115,7 @@ else
 fi
 # table-miss + ip and arp for the two agents.
 wait_flows "$B" 5 10
-flows=$(edgetrain_flows "$B")
+flows=$(ovs_edgetrain_flows "$B")
 echo "flows with edgetrain's cookie over TLS: $flows"
 # The switch's own view (ovs-vswitchd updates the column every few s).
 _end=$(( $(now_ms) + 10000 ))
@@ -151,7 +145,7 @@ else
     fail "switch with a certificate of another CA refused and logged"
 fi
 sleep 2         # a reconnect or two of the rogue switch
-flows=$(edgetrain_flows "$B")
+flows=$(ovs_edgetrain_flows "$B")
 up_after=$(grep -c "openflow: switch s1 (.*) up" "$D/ctl.err")
 if [ "$flows" -eq 0 ] && [ "$up_after" -eq "$up_before" ]; then
     pass "the rogue switch gets no flow and is never identified ($flows flows)"

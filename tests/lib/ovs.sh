@@ -11,6 +11,9 @@
 #                            in the same namespace.  Switch ports (veths)
 #                            must be created in NETNS too.
 #   ovs_stop DIR NETNS       stops both (by their pid files), deletes NETNS
+#   ovs_flow_actions BRIDGE MATCH / ovs_flow_packets BRIDGE MATCH
+#                            actions / n_packets of the first flow matching
+#   ovs_edgetrain_flows BRIDGE   how many flows carry edgetrain's cookie
 #
 # Nothing touches a system OVS: no shared socket, db, pid file, log or
 # network device.
@@ -94,4 +97,19 @@ ovs_host() {
     ip -n "$2" addr add "$4/24" dev eth0 &&
     ip -n "$2" link set eth0 up && ip -n "$2" link set lo up &&
     ip -n "$1" link set "$3" up
+}
+
+# Flow queries (OpenFlow 1.3 dump-flows of a bridge of this OVS).
+ovs_flow_actions() {
+    ovs-ofctl -O OpenFlow13 dump-flows "$1" "$2" 2>/dev/null |
+        sed -n 's/.*actions=//p' | head -n 1
+}
+ovs_flow_packets() {
+    ovs-ofctl -O OpenFlow13 dump-flows "$1" "$2" 2>/dev/null |
+        sed -n 's/.*n_packets=\([0-9]*\).*/\1/p' | head -n 1
+}
+ovs_edgetrain_flows() {
+    ovs-ofctl -O OpenFlow13 dump-flows "$1" \
+        cookie=0xed6e000000000000/0xffff000000000000 2>/dev/null |
+        grep -c cookie=
 }
