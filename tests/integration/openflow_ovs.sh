@@ -60,18 +60,12 @@ ip netns add "$NS1" || skip "cannot create network namespaces"
 ip netns add "$NS2"
 ovs_start "$D" "$SW" || { fail "private ovs-vswitchd starts"; exit 1; }
 
-setup_ok=1
-ovs_host "$SW" "$NS1" s1p1 10.0.0.1 || setup_ok=0
-ovs_host "$SW" "$NS2" s2p1 10.0.0.2 || setup_ok=0
-ovs_veth "$SW" s1p2 s2p2 || setup_ok=0
-ovs_veth "$SW" s1p3 s2p3 || setup_ok=0
 B1=${P}b1 B2=${P}b2
-for b in 1 2; do
-    ovs_of_bridge "${P}b$b" 000000000000000$b s${b}p1 s${b}p2 s${b}p3 ||
-        setup_ok=0
-done
-[ "$setup_ok" = 1 ] && pass "namespaces, veths and two netdev bridges set up" ||
-    { fail "namespaces, veths and two netdev bridges set up"; exit 1; }
+if ovs_two_links "$SW" "$NS1" "$NS2" "$P"; then
+    pass "namespaces, veths and two netdev bridges set up"
+else
+    fail "namespaces, veths and two netdev bridges set up"; exit 1
+fi
 
 cat >"$D/topo" <<EOF
 switch s1 0x1
