@@ -21,12 +21,8 @@ agent_model_config(const Edgetrain__ModelConfig *mc, struct mn_config *c)
     c->head_pool = mc->head_pool ? (int) mc->head_pool : 4;
     c->batch_capacity = mc->batch ? (int) mc->batch : 128;
     c->seed = mc->seed;
-    /* Values beyond INT_MAX became negative above: mn_config_check()
-     * refuses them like any other out-of-range value. */
-    if (mc->input_size > 1u << 20 || mc->classes > 1u << 20
-        || mc->head_pool > 1u << 20 || mc->batch > 1u << 20) {
-        c->batch_capacity = -1;
-    }
+    /* A value beyond INT_MAX turns negative in the casts above;
+     * mn_config_check() refuses it like any other out-of-range value. */
 }
 
 static int
