@@ -20,7 +20,9 @@ HERE=$(cd "$(dirname "$0")/.." && pwd)
 
 skip() { echo "SKIP: openflow_ssl: $*"; exit 0; }
 ovs_available || skip "needs root and openvswitch-switch"
-command -v openssl >/dev/null 2>&1 || skip "needs openssl"
+for c in openssl python3; do
+    command -v $c >/dev/null 2>&1 || skip "needs $c"
+done
 
 n=$(( $$ % 100000 ))
 P=ets$n
@@ -97,12 +99,13 @@ EOF2
 
 # --- controller on pssl: ------------------------------------------------------
 ip netns exec "$SW" "$BIN/edgetrain-controller" --topology "$D/topo.json" \
-    --listen 127.0.0.1:0 --http off \
+    --listen 127.0.0.1:0 --http 127.0.0.1:0 \
     --openflow "pssl:$PORT:127.0.0.1" --ssl-private-key "$D/ctl.key" \
     --ssl-certificate "$D/ctl.pem" --ssl-ca-cert "$D/ca.pem" \
     >"$D/ctl.out" 2>"$D/ctl.err" &
 ctl_pid=$!
-wait_grep "$D/ctl.err" "openflow: listening on pssl:$PORT" 5 ||
+wait_grep "$D/ctl.out" "^listening" 5 &&
+    wait_grep "$D/ctl.err" "openflow: listening on pssl:$PORT" 5 ||
     { fail "controller listens on pssl:$PORT"; exit 1; }
 
 # --- 1. a switch with a certificate of the CA ---------------------------------
@@ -129,6 +132,17 @@ if [ "$flows" -eq 5 ] && [ "$connected" = true ]; then
 else
     fail "flows installed over ssl: ($flows flows, is_connected $connected)"
     ovs-ofctl -O OpenFlow13 dump-flows "$B"
+fi
+
+# The HTTP API in a namespace with only loopback (getaddrinfo's
+# AI_ADDRCONFIG once made it fail there).
+HPORT=$(sed -n 's/^listening mgmt=[0-9]* http=\([0-9]*\)/\1/p' "$D/ctl.out")
+if [ -n "$HPORT" ] && ip netns exec "$SW" "$BIN/edgetrain" status \
+        --controller "http://127.0.0.1:$HPORT" --json 2>/dev/null |
+   python3 -c 'import json,sys; s=json.load(sys.stdin); assert [x["connected"] for x in s["switches"]] == [True]'; then
+    pass "/status over HTTP in the namespace: s1 connected"
+else
+    fail "/status over HTTP in the namespace: s1 connected (http port ${HPORT:-none})"
 fi
 
 # --- 2. the same bridge with a certificate of another CA ----------------------
