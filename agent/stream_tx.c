@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "codec.h"
@@ -63,6 +64,9 @@ struct et_stream_tx {
     uint64_t acked;             /* every seq below is consumed */
     uint32_t window;            /* seqs below acked + window may be out */
     uint64_t resent, payload_acked;
+    uint64_t nack_resent;
+    uint64_t nack_seq;          /* seq + 1 of the last head_missing resend */
+    double nack_at;             /* when it was sent */
 
     void (*room_cb)(void *);
     void *room_arg;
@@ -73,6 +77,8 @@ struct et_stream_tx {
 };
 
 static void tx_pump(struct et_stream_tx *, bool notify);
+static int tx_write_chunk(struct et_stream_tx *, struct et_substream *,
+                          struct et_chunk *);
 static void sub_connect(struct et_substream *);
 
 static void
@@ -212,7 +218,62 @@ sub_free(struct et_substream *s)
     }
 }
 
-/* Applies a Credit: releases acked chunks and widens the window. */
+static double
+now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* The receiver asks again at most every few hundred ms (and on every
+ * connection of the stream at once): one resend per such round. */
+#define TX_NACK_HOLDOFF_S 0.1
+
+/* The receiver has missed the chunk at 'acked' for a while although later
+ * ones arrived (Credit.head_missing): it is stuck in the sub-stream it went
+ * on, typically a stalled path where TCP's retransmission timer has backed
+ * off to seconds. Sends it again on the connected, weighted sub-stream with
+ * the least queued, other than that one; the receiver drops whichever copy
+ * comes second. */
+static void
+tx_resend_head(struct et_stream_tx *tx)
+{
+    struct et_chunk *c = tx->held;
+    if (!c || c->seq != tx->acked || !c->sub) {
+        return;                 /* acked meanwhile, or not sent at all yet */
+    }
+    double now = now_s();
+    if (tx->nack_seq == c->seq + 1 && now - tx->nack_at < TX_NACK_HOLDOFF_S) {
+        return;
+    }
+    struct et_substream *best = NULL;
+    size_t best_queued = 0;
+    for (size_t i = 0; i < tx->n_subs; i++) {
+        struct et_substream *s = tx->subs[i];
+        if (s == c->sub || s->state != SUB_UP || !(s->spec.weight > 0)) {
+            continue;
+        }
+        size_t q = evbuffer_get_length(bufferevent_get_output(s->bev));
+        if (q < tx->sub_buffer && (!best || q < best_queued)) {
+            best = s;
+            best_queued = q;
+        }
+    }
+    if (!best || tx_write_chunk(tx, best, c)) {
+        return;
+    }
+    ET_INFO("stream to %s: chunk %llu reported missing; sent again on "
+            "sub-stream %u (was on %u)", tx->peer,
+            (unsigned long long) c->seq, best->spec.id, c->sub->spec.id);
+    c->sub = best;
+    tx->nack_seq = c->seq + 1;
+    tx->nack_at = now;
+    tx->nack_resent++;
+}
+
+/* Applies a Credit: releases acked chunks and widens the window, and
+ * resends the head chunk if the receiver reports it missing. */
 static void
 tx_credit(struct et_stream_tx *tx, const Edgetrain__Credit *cr)
 {
@@ -253,6 +314,9 @@ tx_credit(struct et_stream_tx *tx, const Edgetrain__Credit *cr)
     }
     if (cr->acked_seq > tx->acked) {
         tx->acked = cr->acked_seq;
+    }
+    if (cr->head_missing) {
+        tx_resend_head(tx);
     }
 }
 
@@ -682,6 +746,7 @@ et_stream_tx_get_stats(const struct et_stream_tx *tx,
     st->held = tx->n_held;
     st->unsent = tx->n_unsent;
     st->resent = tx->resent;
+    st->nack_resent = tx->nack_resent;
     st->payload_bytes_acked = tx->payload_acked;
     st->n_substreams = tx->n_subs;
     for (size_t i = 0; i < tx->n_subs; i++) {
