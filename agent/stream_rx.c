@@ -69,6 +69,7 @@ struct rx_stream {
     uint64_t credited;                  /* 'consumed' last sent as credit */
     uint64_t max_seen;                  /* highest seq + 1 received */
     double hole_since;                  /* head missing, later ones here */
+    uint64_t hole_seq;                  /* ... that head: 'consumed' then */
     double nacked_at;                   /* last head_missing Credit; 0: none */
     bool gap_reported;
 };
@@ -727,12 +728,15 @@ gap_timer_cb(evutil_socket_t fd, short what, void *arg)
                     && s->max_seen > s->consumed;
         if (!hole) {
             s->hole_since = 0;
-            s->nacked_at = 0;
-            s->gap_reported = false;
             continue;
         }
-        if (!s->hole_since) {
+        if (!s->hole_since || s->hole_seq != s->consumed) {
+            /* A new hole: the timer looks every 100 ms, and brief holes
+             * of different chunks must not add up to one long one. */
             s->hole_since = now;
+            s->hole_seq = s->consumed;
+            s->nacked_at = 0;
+            s->gap_reported = false;
             continue;
         }
         if (now - (s->nacked_at ? s->nacked_at : s->hole_since)
@@ -745,7 +749,7 @@ gap_timer_cb(evutil_socket_t fd, short what, void *arg)
             rx->st.nacks++;
         }
         if (!s->gap_reported
-                   && now - s->hole_since >= rx->cfg.gap_timeout_ms / 1e3) {
+            && now - s->hole_since >= rx->cfg.gap_timeout_ms / 1e3) {
             char msg[200];
             snprintf(msg, sizeof msg, "stream from %s: chunk %llu missing "
                      "for %.1f s while later chunks up to %llu wait; not "

@@ -600,6 +600,42 @@ test_gap_and_duplicate(void **state)
     teardown_fx(fx);
 }
 
+/* Holes at the head that come and go (each chunk a little late) are not
+ * one long gap, however long some hole is present. */
+static void
+test_brief_holes_are_not_a_gap(void **state)
+{
+    struct fixture *fx = setup(16, EDGETRAIN__DTYPE__DTYPE_F32, 4);
+    et_stream_rx_destroy(fx->rx);
+    struct et_stream_rx_config rc;
+    rx_config(&rc, 16);
+    rc.gap_timeout_ms = 500;
+    rc.nack_ms = 10000;
+    struct et_stream_rx_cbs cbs = {.ready = on_ready, .error = on_error,
+                                   .arg = fx};
+    fx->rx = et_stream_rx_create(fx->base, &rc, &cbs);
+    assert_int_equal(et_stream_rx_listen(fx->rx, "127.0.0.1:0", &fx->port),
+                     0);
+    int fd = rogue_connect(fx);
+    rogue_hello(fd, "up", TOKEN);
+    rogue_chunk(fd, 1, 8);                  /* 0 late */
+    for (uint64_t k = 0; k < 5; k++) {      /* 1.5 s of holes, each 0.3 s */
+        run_until(fx, errors_enough, 0.3);
+        rogue_chunk(fd, 2 * k, 8);          /* the late one arrives ... */
+        rogue_chunk(fd, 2 * k + 3, 8);      /* ... and the next is late */
+    }
+    rogue_chunk(fd, 10, 8);
+    want_popped = 12;
+    assert_true(run_until(fx, popped_enough, 5));
+    struct et_stream_rx_stats rs;
+    et_stream_rx_get_stats(fx->rx, &rs);
+    assert_int_equal(rs.gaps, 0);
+    assert_int_equal(fx->errors, 0);
+    assert_false(fx->bad_order);
+    close(fd);
+    teardown_fx(fx);
+}
+
 /* ---- a hand-driven end of a connection, beside the event loop ---------- */
 
 struct hand {
@@ -904,6 +940,7 @@ main(void)
         cmocka_unit_test(test_encodings),
         cmocka_unit_test(test_gap_and_duplicate),
         cmocka_unit_test(test_receiver_asks_for_missing_head),
+        cmocka_unit_test(test_brief_holes_are_not_a_gap),
         cmocka_unit_test(test_sender_resends_reported_missing),
         cmocka_unit_test(test_bad_input_closes_only_that_connection),
     };
