@@ -713,19 +713,20 @@ agent_run(const struct agent_options *opt)
     struct et_stream_rx_stats rs;
     et_stream_rx_get_stats(ag->rx, &rs);
     ET_INFO("streams at exit: received %llu, delivered in order %llu, "
-            "duplicates %llu, gaps %llu, rejected connections %llu",
-            (unsigned long long) rs.received,
+            "duplicates %llu, gaps %llu, asked again %llu, rejected "
+            "connections %llu", (unsigned long long) rs.received,
             (unsigned long long) rs.delivered,
             (unsigned long long) rs.duplicates, (unsigned long long) rs.gaps,
-            (unsigned long long) rs.rejected);
+            (unsigned long long) rs.nacks, (unsigned long long) rs.rejected);
     if (ag->tx) {
         struct et_stream_tx_stats ts;
         et_stream_tx_get_stats(ag->tx, &ts);
         ET_INFO("stream to %s at exit: %llu chunks sent, %llu acked, %u "
-                "unacked, %llu resent", ag->tx_peer,
+                "unacked, %llu resent (%llu reported missing)", ag->tx_peer,
                 (unsigned long long) ts.next_seq,
                 (unsigned long long) ts.acked, ts.held,
-                (unsigned long long) ts.resent);
+                (unsigned long long) ts.resent + ts.nack_resent,
+                (unsigned long long) ts.nack_resent);
     }
     et_stream_tx_destroy(ag->tx);
     et_stream_rx_destroy(ag->rx);
