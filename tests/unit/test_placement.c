@@ -136,7 +136,9 @@ synth_init(struct synth *s, size_t nb, size_t na, double out_bytes,
         }
     }
     s->p = (struct placement_problem) {
-        s->blocks, nb, 1, 100, s->agents, na, s->rate, s->delay, 0};
+        .blocks = s->blocks, .n_blocks = nb, .batch = 1, .input_bytes = 100,
+        .agents = s->agents, .n_agents = na, .rate_mbps = s->rate,
+        .delay_ms = s->delay};
 }
 
 static void

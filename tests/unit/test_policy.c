@@ -101,8 +101,9 @@ test_plugin(void **state)
     }
     struct placement_agent agents[2] = {{"a", 0, 1, 0}, {"b", 1, 3, 0}};
     double rate[4] = {0, 100, 100, 0}, delay[4] = {0};
-    struct placement_problem prob = {blocks, 8, 1, 0, agents, 2, rate, delay,
-                                     0};
+    struct placement_problem prob = {
+        .blocks = blocks, .n_blocks = 8, .batch = 1, .agents = agents,
+        .n_agents = 2, .rate_mbps = rate, .delay_ms = delay};
     struct placement pl = {0};
     assert_int_equal(pp->place(&prob, &pl, pp->aux), 0);
     assert_int_equal(pl.n_stages, 2);
