@@ -96,6 +96,7 @@ struct ctl {
     struct sbtopo sbt;                 /* topology in southbound terms */
     bool *switch_up;
     double started_at;
+    bool switch_wait_logged;           /* a run waits for switches */
 
     /* The run. */
     enum run_state state;

@@ -340,6 +340,9 @@ sb_event_cb(evutil_socket_t fd, short what, void *ctl_)
             if (ev.sw < ctl->topo->n_switches) {
                 ctl->switch_up[ev.sw] = ev.type == SOUTHBOUND_SWITCH_UP;
             }
+            if (ev.type == SOUTHBOUND_SWITCH_UP) {
+                event_active(ctl->check, 0, 0);   /* a run may wait for it */
+            }
             ET_INFO("openflow: switch %016" PRIx64 " %s", ev.dpid,
                     ev.type == SOUTHBOUND_SWITCH_UP ? "up" : "down");
             break;
@@ -551,8 +554,24 @@ try_adopt(struct ctl *ctl)
     return false;
 }
 
-/* Deferred: start when enough agents are in; resend assignments to agents
- * of the run that came back. */
+/* How long a run that has its agents waits for the topology's switches.
+ * Switches that came up before the controller back off their reconnection
+ * (Open vSwitch: up to 8 s); a run started without them would install its
+ * flows nowhere and its streams would find no route. */
+#define CTL_SWITCH_WAIT_S 15.0
+
+static size_t
+switches_missing(const struct ctl *ctl)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ctl->topo->n_switches; i++) {
+        n += !ctl->switch_up[i];
+    }
+    return n;
+}
+
+/* Deferred: start when enough agents (and the switches) are in; resend
+ * assignments to agents of the run that came back. */
 static void
 check_cb(evutil_socket_t fd, short what, void *ctl_)
 {
@@ -562,6 +581,20 @@ check_cb(evutil_socket_t fd, short what, void *ctl_)
     }
     if (ctl->state == RUN_WAITING && ctl->cfg.expect_agents
         && ctl_n_alive(ctl) >= ctl->cfg.expect_agents) {
+        size_t missing = switches_missing(ctl);
+        if (missing && plan_now() - ctl->started_at < CTL_SWITCH_WAIT_S) {
+            if (!ctl->switch_wait_logged) {
+                ET_INFO("run: agents are in; waiting for %zu of %zu "
+                        "switches to connect (at most %.0f s)", missing,
+                        ctl->topo->n_switches, CTL_SWITCH_WAIT_S);
+                ctl->switch_wait_logged = true;
+            }
+            return;             /* SWITCH_UP and the 1 s tick look again */
+        }
+        if (missing) {
+            ET_WARN("run: starting with %zu of %zu switches not connected",
+                    missing, ctl->topo->n_switches);
+        }
         char err[256];
         ctl_start_run(ctl, err, sizeof err);
         return;
@@ -673,6 +706,9 @@ tick_cb(evutil_socket_t fd, short what, void *ctl_)
     if (ctl->have_plan && ctl->topo->n_switches
         && linkstate_changed(ctl->ls, ctl->cfg.replan_threshold)) {
         replan_paths(ctl, "link load changed");
+    }
+    if (ctl->state == RUN_WAITING && ctl->switch_wait_logged) {
+        event_active(ctl->check, 0, 0);       /* the switch wait may be over */
     }
 }
 

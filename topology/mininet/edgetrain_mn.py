@@ -236,6 +236,10 @@ def inner(args, extra):
     # The management switch must not follow the remote controller (which
     # does not know its datapath): without one, standalone mode does L2.
     mg.vsctl("del-controller", mg.name)
+    # The switches come up before edgetrain-controller listens: retry every
+    # second, not after up to 8 s of back-off.
+    for sw in switches.values():
+        sw.vsctl("set", "controller", sw.name, "max_backoff=1000")
     # Userspace datapath + veth: with tx checksum offload on, TCP stalls.
     for h in list(hosts.values()) + [root]:
         for intf in h.intfList():
