@@ -3,12 +3,15 @@
 --exec` (its environment names the namespaces, ports and run dir).
 
 Waits until the stage-2 agent is training epoch 2 (mid-epoch), SIGKILLs
-it, waits for the controller to re-place the run without it, restarts the
-agent with the same name, and follows /status until the run is done.
+it (MODE kill: the kernel closes its sockets) or SIGSTOPs it (MODE stop: a
+Pi losing power, no FIN, heartbeats just stop; it is SIGKILLed once the
+controller re-placed the run), waits for the controller to re-place the
+run without it, restarts the agent with the same name, and follows /status
+until the run is done.
 Writes OUT/result.json (times, placements seen) and OUT/status.json (the
 final /status), and copies the controller and agent logs into OUT.
 
-usage: agent_loss.py OUT TOPOLOGY BIN STEPS_PER_EPOCH"""
+usage: agent_loss.py OUT TOPOLOGY BIN STEPS_PER_EPOCH kill|stop"""
 import json
 import os
 import shutil
@@ -54,8 +57,8 @@ def agent_pid(name, controller):
 
 
 def main():
-    out, topo_path, bindir, steps = sys.argv[1], sys.argv[2], sys.argv[3], \
-        int(sys.argv[4])
+    out, topo_path, bindir, steps, mode = sys.argv[1], sys.argv[2], \
+        sys.argv[3], int(sys.argv[4]), sys.argv[5]
     os.makedirs(out, exist_ok=True)
     url = f"http://127.0.0.1:{os.environ['EMU_HTTP_PORT']}/status"
     res = {"ok": False, "snapshots": []}
@@ -109,8 +112,9 @@ def main():
         if not pid:
             res["error"] = f"no agent process for {victim}"
             return 1
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, signal.SIGKILL if mode == "kill" else signal.SIGSTOP)
         res["kill_ms"] = round(time.time() * 1000)
+        res["mode"] = mode
 
         st = wait(lambda s: not agent(s, victim).get("alive", True), 30,
                   "the victim declared dead")
@@ -127,6 +131,9 @@ def main():
         res["placement_failover"] = placement(st)
         res["resume_failover"] = st["run"].get("resume")
         res["start_epoch_failover"] = st["run"].get("start_epoch")
+        if mode == "stop":
+            os.kill(pid, signal.SIGKILL)
+            time.sleep(0.2)
 
         # The agent comes back (same name, same address, empty state dir).
         with open(topo_path) as f:
