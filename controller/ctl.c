@@ -553,14 +553,28 @@ try_adopt(struct ctl *ctl)
     return false;
 }
 
-/* A stage agent came back before the failover: its stage state is gone
- * (a restarted process), the others went on. Every stage resumes from the
- * last boundary's checkpoints, on the same placement. */
+/* Every stage agent is back before the failover. One that restarted lost
+ * its stage while the others went on: every stage resumes from the last
+ * boundary's checkpoints, on the same placement. */
 static void
 resume_same_placement(struct ctl *ctl)
 {
     if (!ctl->boundary_epoch) {
         return;         /* no checkpoint yet: the plain re-send suffices */
+    }
+    /* Agents that only lost the management connection report the
+     * generation they still run (Hello.current): nothing to resume. */
+    bool lost = false;
+    for (size_t s = 0; s < ctl->plan.placement.n_stages; s++) {
+        const struct ctl_agent *x =
+            &ctl->agents[plan_stage_agent(&ctl->plan, s)];
+        lost |= x->registered_at >= ctl->degraded_since
+                && !(x->current.valid && x->current.run_id == ctl->run_id
+                     && x->current.generation == ctl->generation
+                     && x->current.stage == s);
+    }
+    if (!lost) {
+        return;
     }
     ctl->generation++;
     ctl->start_epoch = ctl->boundary_epoch;

@@ -23,6 +23,7 @@ T=$(mktemp -d /tmp/et-agent-loss.XXXXXX)
 ida=$(printf "%03x" $(( ($$ * 3) % 4096 )))
 idb=$(printf "%03x" $(( ($$ * 3 + 1) % 4096 )))
 idc=$(printf "%03x" $(( ($$ * 3 + 2) % 4096 )))
+idd=$(printf "%03x" $(( ($$ * 3 + 3) % 4096 )))
 mport=$(( 20000 + ($$ % 5000) * 2 ))
 ofport=$(( mport + 1 ))
 HB=500
@@ -47,12 +48,13 @@ rc=$?
 [ $rc -eq 0 ] && pass "undisturbed run finished" ||
     { fail "undisturbed run finished (rc $rc)"; tail -n 20 "$T/a.log"; }
 
-# $1 run name, $2 id, $3 fault (kill|stop), $4 silent heartbeat periods
-# before the controller declares an agent dead.
+# $1 run name, $2 id, $3 fault (kill|stop|back), $4 silent heartbeat
+# periods before the controller declares an agent dead, $5 more controller
+# options.
 disturbed_run() {
     emulate --id "$2" --out "$T/$1" --allow-agent-exit \
         --exec "/usr/bin/python3 tests/lib/agent_loss.py $T/$1 $TOPO $BUILD/bin $STEPS $3" \
-        -- $CTL --timeout-periods "$4" >"$T/$1.log" 2>&1
+        -- $CTL --timeout-periods "$4" ${5:-} >"$T/$1.log" 2>&1
     rc=$?
     [ $rc -eq 0 ] && pass "run with the agent ($3) and restarted finished" ||
         { fail "run with the agent ($3) and restarted finished (rc $rc)";
@@ -67,6 +69,9 @@ disturbed_run b "$idb" kill 3
 # stop. Dead after 2 silent periods, so that a fault just after a
 # heartbeat is still noticed within 3 (2 periods + the hb/4 sweep).
 disturbed_run c "$idc" stop 2
+# Back before the failover (a quick reboot): same placement, every stage
+# resumed from the last boundary since the returning agent lost its stage.
+disturbed_run d "$idd" back 3 "--failover-s 60"
 echo "total test time: $(( ($(now_ms) - t0) / 1000 )) s"
 [ $failures -eq 0 ] && rm -rf "$T" || echo "logs kept in $T"
 exit $([ $failures -eq 0 ] && echo 0 || echo 1)

@@ -7,11 +7,12 @@ it (MODE kill: the kernel closes its sockets) or SIGSTOPs it (MODE stop: a
 Pi losing power, no FIN, heartbeats just stop; it is SIGKILLed once the
 controller re-placed the run), waits for the controller to re-place the
 run without it, restarts the agent with the same name, and follows /status
-until the run is done.
+until the run is done. MODE back: SIGKILL and restart at once, before the
+failover (the run keeps its placement and resumes).
 Writes OUT/result.json (times, placements seen) and OUT/status.json (the
 final /status), and copies the controller and agent logs into OUT.
 
-usage: agent_loss.py OUT TOPOLOGY BIN STEPS_PER_EPOCH kill|stop"""
+usage: agent_loss.py OUT TOPOLOGY BIN STEPS_PER_EPOCH kill|stop|back"""
 import json
 import os
 import shutil
@@ -112,7 +113,7 @@ def main():
         if not pid:
             res["error"] = f"no agent process for {victim}"
             return 1
-        os.kill(pid, signal.SIGKILL if mode == "kill" else signal.SIGSTOP)
+        os.kill(pid, signal.SIGSTOP if mode == "stop" else signal.SIGKILL)
         res["kill_ms"] = round(time.time() * 1000)
         res["mode"] = mode
 
@@ -121,13 +122,14 @@ def main():
         if not st:
             return 1
         res["dead_seen_ms"] = round(time.time() * 1000)
-        st = wait(lambda s: victim not in placement(s)
+        st = st if mode == "back" else wait(lambda s: victim not in placement(s)
                   and s["run"]["generation"] > res["generation_before"]
                   and s["run"].get("state") == "running", 60,
                   "a placement without the victim")
         if not st:
             return 1
-        res["failover_ms"] = round(time.time() * 1000)
+        res["failover_ms"] = round(time.time() * 1000) if mode != "back" \
+            else None
         res["placement_failover"] = placement(st)
         res["resume_failover"] = st["run"].get("resume")
         res["start_epoch_failover"] = st["run"].get("start_epoch")
@@ -148,6 +150,14 @@ def main():
         restarted = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         res["restart_ms"] = round(time.time() * 1000)
         res["boundary_at_restart"] = st["run"].get("epoch_boundary")
+        if mode == "back":
+            st = wait(lambda s: victim in placement(s)
+                      and s["run"]["generation"] > res["generation_before"]
+                      and s["run"].get("state") == "running", 60,
+                      "the run resumed with the agent back")
+            if not st:
+                return 1
+            res["start_epoch_failover"] = st["run"].get("start_epoch")
 
         st = wait(lambda s: s["run"].get("state") == "done", 200,
                   "the run to finish")

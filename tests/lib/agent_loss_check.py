@@ -21,7 +21,8 @@ except (OSError, ValueError) as e:
     print(f"FAIL: results of both runs readable ({e})")
     sys.exit(1)
 victim = res["victim"]
-how = {"kill": "SIGKILLed", "stop": "SIGSTOPped (silent: no FIN)"}
+how = {"kill": "SIGKILLed", "stop": "SIGSTOPped (silent: no FIN)",
+       "back": "SIGKILLed and restarted at once"}
 print(f"victim {victim} (stage 2 of {res['placement_before']}), "
       f"{how[res['mode']]} at step {res['victim_step']} of epoch 2")
 m = re.search(r"^(\S+)Z .*agent '%s' is dead: (.*)$" % victim, log, re.M)
@@ -35,11 +36,16 @@ if m:
           f"heartbeat periods ({det} ms <= {3 * hb} ms)")
 else:
     check(False, "controller logged the agent dead")
-fo = res.get("placement_failover", [])
-print(f"failover placement {fo} "
-      f"{res.get('failover_ms', 0) - res['kill_ms']} ms after the kill")
-check(fo and victim not in fo and len(fo) == len(res["placement_before"]),
-      "new placement over the remaining agents, without the dead one")
+if res["mode"] == "back":
+    check(res.get("placement_final") == res["placement_before"],
+          "the agent back before the failover keeps the placement "
+          f"{res['placement_before']}")
+else:
+    fo = res.get("placement_failover", [])
+    print(f"failover placement {fo} "
+          f"{res.get('failover_ms', 0) - res['kill_ms']} ms after the kill")
+    check(fo and victim not in fo and len(fo) == len(res["placement_before"]),
+          "new placement over the remaining agents, without the dead one")
 rs = re.findall(r"generation (\d+) resumes every stage from the checkpoints "
                 r"of epoch (\d+)", log)
 sent = re.findall(r"stage (\d+) resumes from checkpoint (\S+) \((\d+) bytes, "
@@ -49,7 +55,8 @@ check(rs and int(rs[0][1]) >= 1 and res.get("start_epoch_failover", 0) >= 1,
       "every stage resumed from the last boundary's checkpoints "
       f"(start epoch {res.get('start_epoch_failover')})")
 check(any(made == victim for _, _, _, made in sent),
-      "the dead agent's stage resumed from the copy it had replicated")
+      "the dead agent's stage resumed from the copy it had replicated "
+      "off the device")
 snaps = res.get("snapshots", [])
 back = [s for s in snaps if s[0] > res.get("restart_ms", 1e18)
         and victim in s[2]]
