@@ -355,6 +355,25 @@ same_stage(const Edgetrain__Assignment *a, const Edgetrain__Assignment *b)
            && a->stage_index == b->stage_index;
 }
 
+/* A resume (every stage back to one epoch boundary) ends the streams from
+ * upstream: an upstream agent that restarted cannot continue its old
+ * stream (what this side holds unconsumed came from the dead process and
+ * will never be acked and resent), and a surviving one continues from the
+ * fresh stream's start (stream_tx.c, tx_receiver_restarted), sending its
+ * unacked chunks again; chunks of steps already trained are skipped by the
+ * compute thread. A reconfigure accepting no upstream ends them all. */
+static void
+reset_upstreams(struct agent *ag, const Edgetrain__Assignment *a)
+{
+    const char *none[1] = {NULL};
+    struct et_stream_rx_config rc = {
+        .name = ag->opt.name, .run_id = a->run_id, .token = a->token.data,
+        .token_len = a->token.len, .upstreams = none, .n_upstreams = 0,
+        .window = ag->opt.window,
+    };
+    et_stream_rx_reconfigure(ag->rx, &rc);
+}
+
 /* Points the data streams at what 'a' says: accepted upstreams and the
  * shape they must send, the downstream peer and its sub-streams. */
 static void
@@ -463,6 +482,9 @@ apply_assignment(struct agent *ag, Edgetrain__Assignment *a)
         et_stream_tx_destroy(ag->tx);
         ag->tx = NULL;
         ag->tx_peer[0] = '\0';
+    }
+    if (restart && resume) {
+        reset_upstreams(ag, a);
     }
     configure_streams(ag, a);
     if (restart) {

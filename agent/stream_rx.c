@@ -68,6 +68,7 @@ struct rx_stream {
     uint64_t consumed;                  /* every seq below was popped */
     uint64_t credited;                  /* 'consumed' last sent as credit */
     uint64_t max_seen;                  /* highest seq + 1 received */
+    uint32_t incarnation;               /* Credit.stream_incarnation */
     double hole_since;                  /* head missing, later ones here */
     bool gap_reported;
 };
@@ -161,6 +162,11 @@ stream_new(struct et_stream_rx *rx, const char *from, uint64_t run_id)
     s->from = strdup(from);
     s->run_id = run_id;
     s->ring = calloc(rx->cfg.window, sizeof *s->ring);
+    /* Tells a sender that this is a new stream state, not the one it
+     * sent to before (stream_tx.c, tx_receiver_restarted). */
+    do {
+        s->incarnation = (uint32_t) random();
+    } while (!s->incarnation);
     s->next = rx->streams;
     rx->streams = s;
     rx->st.streams++;
@@ -189,6 +195,7 @@ conn_send_credit(struct et_stream_conn *c)
     Edgetrain__Credit cr = EDGETRAIN__CREDIT__INIT;
     cr.chunks = c->rx->cfg.window;
     cr.acked_seq = c->stream->consumed;
+    cr.stream_incarnation = c->stream->incarnation;
     et_frame_encode_evbuffer(c->out, ET_MSG_CREDIT, &cr.base, NULL, 0,
                              NULL, NULL);
     conn_flush(c);
