@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -164,9 +165,12 @@ stream_new(struct et_stream_rx *rx, const char *from, uint64_t run_id)
     s->ring = calloc(rx->cfg.window, sizeof *s->ring);
     /* Tells a sender that this is a new stream state, not the one it
      * sent to before (stream_tx.c, tx_receiver_restarted). */
-    do {
-        s->incarnation = (uint32_t) random();
-    } while (!s->incarnation);
+    static uint32_t counter;
+    uint32_t r = 0;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r) {
+        r = (uint32_t) getpid() * 2654435761u;   /* differs per process */
+    }
+    s->incarnation = (r + ++counter) | 1;     /* nonzero, new per stream */
     s->next = rx->streams;
     rx->streams = s;
     rx->st.streams++;
