@@ -176,18 +176,19 @@ mgmt_read_cb(struct bufferevent *bev, void *arg)
                 return;
             }
         }
-        if (f.hdr.payload_len && f.hdr.type != ET_MSG_CHECKPOINT) {
-            /* Only a Checkpoint from the controller has a payload. */
-            et_frame_clear(&f);
-            mgmt_down(ag, "unexpected payload from controller");
-            return;
-        }
         if (f.hdr.type == ET_MSG_CHECKPOINT) {
             if (!mgmt_take_checkpoint(ag, in, &f)) {
                 return;               /* the rest of the payload later */
             }
             continue;
         }
+        if (evbuffer_get_length(in) < f.hdr.payload_len) {
+            /* Only a Checkpoint from the controller has a payload. */
+            et_frame_clear(&f);
+            mgmt_down(ag, "unexpected payload from controller");
+            return;
+        }
+        evbuffer_drain(in, f.hdr.payload_len);
         switch (f.hdr.type) {
         case ET_MSG_CHALLENGE:
             send_hello(ag, (Edgetrain__Challenge *) f.msg);

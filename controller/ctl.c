@@ -625,13 +625,13 @@ check_cb(evutil_socket_t fd, short what, void *ctl_)
     }
 }
 
+static void take_placement(struct ctl *, struct plan *, uint32_t,
+                           const char *);
+
 /* Re-places the run on the agents alive now (the source stays where it is
  * while it is alive: it holds the data). Unless 'force', the new placement
  * is taken only if it beats the current bottleneck by replace_gain.
  * Returns true if new Assignments went out. */
-static void take_placement(struct ctl *, struct plan *, uint32_t,
-                           const char *);
-
 static bool
 replace_placement(struct ctl *ctl, uint32_t start_epoch, bool force,
                   const char *why)
@@ -738,7 +738,9 @@ tick_cb(evutil_socket_t fd, short what, void *ctl_)
     if (ctl->resume_wait && ctl_resume_poll(ctl)) {
         deploy(ctl);
     }
-    if (ctl->have_plan && ctl->topo->n_switches
+    /* Load changes wait while a new placement waits for its checkpoints
+     * (its routes are fresh; they would go out without the resume). */
+    if (ctl->have_plan && !ctl->resume_wait && ctl->topo->n_switches
         && linkstate_changed(ctl->ls, ctl->cfg.replan_threshold)) {
         replan_paths(ctl, "link load changed");
     }
