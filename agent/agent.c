@@ -411,7 +411,9 @@ configure_streams(struct agent *ag, const Edgetrain__Assignment *a)
         const Edgetrain__SubStream *s = p->substreams[i];
         specs[n++] = (struct et_substream_spec) {
             .id = s->id, .local_port = (uint16_t) s->local_port,
-            .remote_port = (uint16_t) s->remote_port, .weight = s->weight};
+            .remote_port = (uint16_t) s->remote_port, .weight = s->weight,
+            .path = et_substream_path_id((const char *const *) s->hops,
+                                         s->n_hops)};
     }
     if (!n) {
         specs[n++] = (struct et_substream_spec) {.id = 0, .weight = 1};

@@ -30,6 +30,21 @@ et_chunk_new(uint32_t n, uint32_t h, uint32_t w, uint32_t c)
     return ch;
 }
 
+uint32_t
+et_substream_path_id(const char *const *hops, size_t n)
+{
+    uint32_t h = 2166136261u;           /* FNV-1a over "hop\0hop\0..." */
+    for (size_t i = 0; i < n; i++) {
+        for (const char *p = hops[i]; ; p++) {
+            h = (h ^ (uint8_t) *p) * 16777619u;
+            if (!*p) {
+                break;
+            }
+        }
+    }
+    return h ? h : 1;
+}
+
 size_t
 et_chunk_elems(const struct et_chunk *c)
 {

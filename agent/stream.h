@@ -85,7 +85,14 @@ struct et_substream_spec {
     uint16_t local_port;        /* 0: any ephemeral port */
     uint16_t remote_port;       /* 0: the port of the peer's data address */
     double weight;              /* share of chunks; 0 = keep open, unused */
+    uint32_t path;              /* identity of the network path (see
+                                 * et_substream_path_id()); 0: unknown */
 };
+
+/* A non-zero identity of the path 'hops' (switch names, in order; n may be
+ * 0 for a direct path). Two specs of one sub-stream with different
+ * non-zero identities mean the controller moved it to another path. */
+uint32_t et_substream_path_id(const char *const *hops, size_t n);
 
 struct et_stream_tx_config {
     const char *from;           /* this agent's name, sent in StreamHello */

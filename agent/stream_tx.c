@@ -172,6 +172,20 @@ sub_close(struct et_substream *s)
     s->state = SUB_DOWN;
 }
 
+/* 's' keeps its connection but the controller moved it to another path,
+ * typically because a link of the old one failed: what was in flight there
+ * may be lost, or stuck until TCP's retransmission timer fires (backed off
+ * during the outage). Its unacked chunks go back in line at once, for
+ * whichever sub-stream has room; the receiver drops the copy that comes
+ * second by sequence number. */
+static void
+sub_moved(struct et_substream *s)
+{
+    ET_INFO("stream to %s: sub-stream %u moved to another path", s->tx->peer,
+            s->spec.id);
+    sub_requeue(s);
+}
+
 static void
 sub_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -465,6 +479,11 @@ et_stream_tx_set_substreams(struct et_stream_tx *tx,
                 next[i] = o;
                 kept[j] = true;
                 o->spec.weight = specs[i].weight;
+                if (o->spec.path && specs[i].path
+                    && o->spec.path != specs[i].path) {
+                    sub_moved(o);
+                }
+                o->spec.path = specs[i].path;
                 break;
             }
         }

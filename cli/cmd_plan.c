@@ -20,9 +20,31 @@ usage(FILE *f)
 "usage: edgetrain plan --topology FILE [--placement NAME] [--routing NAME]\n"
 "         [--plugin FILE.so] [--k N] [--disjoint] [--stages N] [--compare]\n"
 "         [--alpha F] [--input N] [--channels N] [--classes N] [--batch N]\n"
-"         [--load F] [--source NAME]\n"
+"         [--head-pool N] [--encoding f32|f16|int8] [--load F]\n"
+"         [--source NAME] [--blocks]\n"
 "  --load F    every link direction F (0..1) utilised by background traffic\n"
-"  --compare   run every placement policy and print their bottlenecks\n");
+"  --compare   run every placement policy and print their bottlenecks\n"
+"  --encoding  activations on the wire (transfers charged at that size)\n"
+"  --blocks    print the cost model's per-block table first (per image)\n");
+}
+
+/* The per-block figures placement works with (blockcost.h). */
+static void
+print_blocks(const struct plan_options *opt)
+{
+    struct blockcost b[BLOCKCOST_BLOCKS];
+    if (blockcost_mobilenet_v1(&opt->model, b)) {
+        return;
+    }
+    printf("block  out (h,w,c)     train MFLOP  saved KB  cost MFLOP-eq"
+           "  out KB  head MFLOP\n");
+    for (int i = 0; i < BLOCKCOST_BLOCKS; i++) {
+        printf("%5d  (%3u,%3u,%4u)  %11.3f  %8.1f  %13.3f  %6.1f  %10.3f\n",
+               i + 1, b[i].out_h, b[i].out_w, b[i].out_c,
+               b[i].train_flops / 1e6, b[i].saved_bytes / 1e3,
+               b[i].train_cost / 1e6, b[i].out_bytes / 1e3,
+               b[i].head_train_flops / 1e6);
+    }
 }
 
 static void
@@ -69,12 +91,15 @@ cmd_plan(int argc, char **argv)
         {"batch", required_argument, NULL, 'b'},
         {"load", required_argument, NULL, 'l'},
         {"source", required_argument, NULL, 'S'},
+        {"head-pool", required_argument, NULL, 'H'},
+        {"encoding", required_argument, NULL, 'e'},
+        {"blocks", no_argument, NULL, 'B'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *path = NULL, *pname = "bottleneck-dp", *rname = "ksp-waterfill";
     const char *plugin = NULL, *source = NULL;
-    bool compare = false;
+    bool compare = false, blocks = false;
     double load = 0;
     struct plan_options opt = {
         .model = {1.0, 64, 1, 340, 4, 256}, .k = 3, .loopback_substreams = 1,
@@ -99,6 +124,18 @@ cmd_plan(int argc, char **argv)
         case 'b': opt.model.batch = (uint32_t) atoi(optarg); break;
         case 'l': load = atof(optarg); break;
         case 'S': source = optarg; break;
+        case 'H': opt.model.head_pool = (uint32_t) atoi(optarg); break;
+        case 'B': blocks = true; break;
+        case 'e':
+            opt.value_bytes = !strcmp(optarg, "f32") ? 4
+                              : !strcmp(optarg, "f16") ? 2
+                              : !strcmp(optarg, "int8") ? 1 : -1;
+            if (opt.value_bytes < 0) {
+                fprintf(stderr, "edgetrain plan: --encoding %s: want f32, "
+                        "f16 or int8\n", optarg);
+                return 2;
+            }
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -149,6 +186,9 @@ cmd_plan(int argc, char **argv)
            opt.edge_disjoint ? " disjoint" : "", opt.model.alpha,
            opt.model.input_size, opt.model.input_size, opt.model.in_channels,
            opt.model.classes, opt.model.batch);
+    if (blocks) {
+        print_blocks(&opt);
+    }
     for (size_t i = 0; i < n_names && pr; i++) {
         const struct policy_placement *pp = policy_find_placement(reg,
                                                                   names[i]);

@@ -62,6 +62,8 @@ blockcost_mobilenet_v1(const struct blockcost_config *cfg,
         bc->out_bytes = 4.0 * px * co;
         bc->params = params;
         bc->saved_bytes = 4.0 * saved;
+        bc->train_cost = bc->train_flops
+                         + BLOCKCOST_BYTE_FLOPS * bc->saved_bytes;
         uint32_t p = cfg->head_pool ? cfg->head_pool : 1;
         if (p > ho) {
             p = ho;

@@ -17,7 +17,17 @@
  *   stem (block 1):  2 * 9 * Ho*Wo*Cin*C0 + 4 * Ho*Wo*C0
  *   training step ~= 3x forward (forward, input gradient, weight gradient)
  * A stage ending at block j adds its head: average pooling to P x P
- * (P = min(head_pool, Ho)) and a dense layer P*P*Co -> classes. */
+ * (P = min(head_pool, Ho)) and a dense layer P*P*Co -> classes.
+ *
+ * FLOPs alone misjudge the early, high-resolution blocks: they move many
+ * activation bytes per FLOP and run memory-bound (block 1 at a third of
+ * the FLOP rate of block 7 on one core). What placement divides by an
+ * agent's GFLOP/s is therefore a training *cost* in FLOP-equivalents:
+ *   train_cost = train_flops + BLOCKCOST_BYTE_FLOPS * saved_bytes
+ * saved_bytes (the activations a step writes forward and reads back in
+ * backward) stands for the block's memory traffic; the weight was fitted
+ * to measured per-block times (tests/bench/blockcost_fit.sh,
+ * docs/placement.md). */
 #ifndef ET_BLOCKCOST_H
 #define ET_BLOCKCOST_H 1
 
@@ -25,6 +35,10 @@
 #include <stdint.h>
 
 #define BLOCKCOST_BLOCKS 13
+
+/* FLOP-equivalents per byte of saved activations (least squares over the
+ * 13 blocks' measured training times, one core; docs/placement.md). */
+#define BLOCKCOST_BYTE_FLOPS 18.0
 
 struct blockcost_config {
     double alpha;             /* width multiplier */
@@ -40,6 +54,7 @@ struct blockcost {
     uint32_t out_h, out_w, out_c;
     double fwd_flops;         /* forward */
     double train_flops;       /* forward + backward, ~3x forward */
+    double train_cost;        /* train_flops + memory term, FLOP-equiv. */
     double out_bytes;         /* f32 output activations (to the next stage) */
     double params;            /* conv weights + BN (gamma, beta, mean, var) */
     double saved_bytes;       /* activations kept for backward */

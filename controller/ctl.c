@@ -222,7 +222,11 @@ install_routes(struct ctl *ctl)
         const struct plan_route *rt = &pl->routes[r];
         for (size_t s = 0; s < rt->n_sub; s++) {
             const struct plan_substream *ss = &rt->sub[s];
-            uint64_t id = ((uint64_t) ctl->generation << 16) | (r << 8) | s;
+            /* The id (the flows' cookie) names the sub-stream, not the
+             * plan generation: a re-plan, or a restarted controller
+             * adopting the run, that keeps a path leaves its flows
+             * untouched (counters and duration go on). */
+            uint64_t id = (r << 8) | s;
             int e = sbtopo_route(&ctl->sbt, id, rt->src, rt->dst,
                                  (uint16_t) ctl_substream_port(ctl, r, s),
                                  ctl->agents[rt->dst].data_port, ss->links,
@@ -517,6 +521,7 @@ try_adopt(struct ctl *ctl)
                                                   : epoch;
         }
         char err[256];
+        linkstate_own_all(ctl->ls);     /* the run's streams kept flowing */
         int e = plan_adopt(t, ctl->ls, agents, ranges, count, ctl->routing,
                            &ctl->cfg.plan, &ctl->plan, err, sizeof err);
         free(agents);
@@ -531,6 +536,7 @@ try_adopt(struct ctl *ctl)
             ET_WARN("run: cannot adopt run %016" PRIx64 ": %s",
                     lead->current.run_id, err);
             plan_clear(&ctl->plan);
+            linkstate_clear_own(ctl->ls);
             continue;
         }
         ctl->have_plan = true;

@@ -181,6 +181,68 @@ flows_key_to_match(const struct flows_key *key, struct match *match)
     }
 }
 
+bool
+flows_entry_from_stats(const struct ofputil_flow_stats *fs,
+                       struct flows_entry *entry)
+{
+    uint64_t cookie = ntohll(fs->cookie);
+    const struct flow *f = &fs->match.flow;
+    struct flows_key *key = &entry->key;
+
+    memset(entry, 0, sizeof *entry);
+    if (fs->table_id != 0
+        || (cookie & FLOWS_COOKIE_MASK) != FLOWS_COOKIE_MAGIC) {
+        return false;
+    }
+    switch ((cookie >> 40) & 0xff) {
+    case FLOWS_TABLE_MISS:
+        flows_key_table_miss(key);
+        break;
+    case FLOWS_BASE:
+        flows_key_base(key, f->dl_type == htons(0x0806), f->nw_dst);
+        break;
+    case FLOWS_SUBSTREAM:
+        flows_key_substream(key, ofp_to_u16(f->in_port.ofp_port),
+                            f->nw_proto, f->nw_src, f->nw_dst, f->tp_src,
+                            f->tp_dst);
+        break;
+    default:
+        return false;
+    }
+
+    /* Exactly what flows_key_to_match() makes of the key, at the key's
+     * priority: anything else (a wider match, an extra field) is not
+     * ours, even with our cookie. */
+    struct match want;
+    flows_key_to_match(key, &want);
+    struct match got = fs->match;
+    if (got.wc.masks.packet_type == OVS_BE32_MAX
+        && got.flow.packet_type == htonl(PT_ETH)) {
+        got.wc.masks.packet_type = 0;   /* OXM decoding adds it for dl_type. */
+    }
+    match_zero_wildcarded_fields(&got);
+    if (fs->priority != key->priority || !match_equal(&want, &got)) {
+        return false;
+    }
+
+    /* No action (drop) or one output to a real port. */
+    const struct ofpact *a;
+    size_t n = 0;
+    entry->out_port = FLOWS_DROP;
+    OFPACT_FOR_EACH (a, fs->ofpacts, fs->ofpacts_len) {
+        if (a->type != OFPACT_OUTPUT || n++) {
+            return false;
+        }
+        uint16_t port = ofp_to_u16(ofpact_get_OUTPUT(a)->port);
+        if (port == FLOWS_DROP || port >= ofp_to_u16(OFPP_MAX)) {
+            return false;
+        }
+        entry->out_port = port;
+    }
+    entry->cookie = cookie;
+    return true;
+}
+
 /* Encodes one flow_mod.  'entry' may be a stack copy: only its key, cookie
  * and out_port are read. */
 struct ofpbuf *

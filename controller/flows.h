@@ -29,6 +29,7 @@
 
 struct ofpbuf;
 struct match;
+struct ofputil_flow_stats;
 
 #define FLOWS_COOKIE_MAGIC   0xed6e000000000000ULL
 #define FLOWS_COOKIE_MASK    0xffff000000000000ULL
@@ -107,6 +108,15 @@ uint64_t flows_cookie(enum flows_kind, uint64_t id);
 
 /* Fills 'match' from 'key'. */
 void flows_key_to_match(const struct flows_key *key, struct match *match);
+
+/* Reads one flow of a switch's flow statistics reply back into the model:
+ * fills 'entry' (key, cookie, out_port; not its hmap node) and returns
+ * true if 'fs' is exactly a flow edgetrain installs (table 0, an edgetrain
+ * cookie of a known kind, the match and priority that kind's key gives,
+ * and no action or one output).  Returns false for anything else (another
+ * controller's or a hand-added flow). */
+bool flows_entry_from_stats(const struct ofputil_flow_stats *fs,
+                            struct flows_entry *entry);
 
 /* Encodes a flow_mod for 'entry' with OFPFC_* 'command' (ADD,
  * MODIFY_STRICT, DELETE_STRICT) in 'protocol'.  Caller owns the result. */

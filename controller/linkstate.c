@@ -171,6 +171,16 @@ linkstate_clear_own(struct linkstate *ls)
 }
 
 void
+linkstate_own_all(struct linkstate *ls)
+{
+    for (size_t i = 0; i < ls->n_links; i++) {
+        for (int d = 0; d < 2; d++) {
+            ls->own_mbps[2 * i + d] = ls->links[i].dir[d].rate_mbps;
+        }
+    }
+}
+
+void
 linkstate_add_own(struct linkstate *ls, size_t link, int dir, double mbps)
 {
     ls->own_mbps[2 * link + dir] += mbps;

@@ -101,6 +101,12 @@ void linkstate_clear_own(struct linkstate *ls);
 void linkstate_add_own(struct linkstate *ls, size_t link, int dir,
                        double mbps);
 
+/* Counts all the load measured now as the controller's own (no background
+ * left): a restarted controller adopting a run whose streams kept flowing
+ * cannot tell that load from other traffic, and must not route the run
+ * away from its own paths because of it. */
+void linkstate_own_all(struct linkstate *ls);
+
 /* Snapshot for linkstate_changed(). */
 void linkstate_mark_planned(struct linkstate *ls);
 

@@ -194,12 +194,16 @@ main(int argc, char **argv)
         case O_CKPT: cfg.checkpoint_dir = optarg; break;
         case O_EXIT_DONE: cfg.exit_when_done = true; break;
         case O_ENCODING:
+            /* The planner charges transfers at the encoded size. */
             if (!strcmp(optarg, "f32")) {
                 cfg.encoding = EDGETRAIN__DTYPE__DTYPE_F32;
+                cfg.plan.value_bytes = 4;
             } else if (!strcmp(optarg, "f16")) {
                 cfg.encoding = EDGETRAIN__DTYPE__DTYPE_F16;
+                cfg.plan.value_bytes = 2;
             } else if (!strcmp(optarg, "int8")) {
                 cfg.encoding = EDGETRAIN__DTYPE__DTYPE_INT8;
+                cfg.plan.value_bytes = 1;
             } else {
                 fprintf(stderr, "edgetrain-controller: --encoding %s: want "
                         "f32, f16 or int8\n", optarg);

@@ -13,6 +13,8 @@
 #include "openvswitch/hmap.h"
 #include "openvswitch/ofp-bundle.h"
 #include "openvswitch/ofp-errors.h"
+#include "openvswitch/ofp-flow.h"
+#include "openvswitch/match.h"
 #include "openvswitch/ofp-msgs.h"
 #include "openvswitch/ofp-port.h"
 #include "openvswitch/ofp-print.h"
@@ -31,6 +33,7 @@ enum ofswitch_state {
     S_DISCONNECTED,             /* No connection (yet, or any more). */
     S_FEATURES,                 /* Sent features request. */
     S_PORTS,                    /* Sent port description request. */
+    S_FLOWS,                    /* Sent flow statistics request. */
     S_READY,                    /* Identified and accepted. */
     S_IGNORED,                  /* Identified, not in the topology. */
 };
@@ -67,6 +70,8 @@ struct ofswitch {
     struct flows_set installed; /* What the switch has, as far as known. */
     struct flows_set target;    /* What it has after the batch in flight. */
     bool needs_resync;
+    bool stray;                 /* The dump found flows that are not ours. */
+    ovs_be32 dump_xid;          /* Flow statistics request in flight. */
     long long int retry_time;
     bool use_bundles;
     uint32_t bundle_id;
@@ -82,6 +87,8 @@ static const uint32_t OFSWITCH_VERSIONS = 1u << OFP13_VERSION;
 enum { OFSWITCH_PROBE_S = 5, OFSWITCH_BACKOFF_S = 4 };
 
 static void ofswitch_batch_finish(struct ofswitch *, int error);
+static void ofswitch_request_flows(struct ofswitch *);
+static void ofswitch_ready(struct ofswitch *);
 
 static enum ofp_version
 ofswitch_version(const struct ofswitch *sw)
@@ -282,6 +289,8 @@ ofswitch_connected(struct ofswitch *sw)
     sw->state = S_FEATURES;
     sw->needs_resync = true;
     sw->retry_time = 0;
+    sw->stray = false;
+    flows_set_clear(&sw->installed);
     ofswitch_clear_ports(sw);
     ofswitch_send(sw, ofpraw_alloc(OFPRAW_OFPT_FEATURES_REQUEST,
                                    ofswitch_version(sw), 0));
@@ -346,7 +355,78 @@ ofswitch_handle_port_desc(struct ofswitch *sw, const struct ofp_header *oh)
     if (sw->state != S_PORTS || ofpmp_more(oh)) {
         return;
     }
+    ofswitch_request_flows(sw);
+}
 
+/* Asks for every flow in every table: what the switch holds is read back
+ * instead of assumed, so a reconnection (a restarted controller, a switch
+ * that kept its flows) changes only what differs. */
+static void
+ofswitch_request_flows(struct ofswitch *sw)
+{
+    struct ofputil_flow_stats_request fsr = {
+        .aggregate = false,
+        .out_port = OFPP_ANY,
+        .out_group = OFPG_ANY,
+        .table_id = 0xff,
+    };
+    match_init_catchall(&fsr.match);
+    struct ofpbuf *msg = ofputil_encode_flow_stats_request(
+        &fsr, ofswitch_protocol(sw));
+    sw->dump_xid = ((struct ofp_header *) msg->data)->xid;
+    sw->state = S_FLOWS;
+    ofswitch_send(sw, msg);
+}
+
+/* One part of the flow dump: edgetrain's own flows become 'installed';
+ * any other flow marks the switch for a full resynchronisation (which
+ * removes it).  After the last part the switch is ready. */
+static void
+ofswitch_handle_flow_stats(struct ofswitch *sw, const struct ofp_header *oh)
+{
+    struct ofpbuf b = ofpbuf_const_initializer(oh, ntohs(oh->length));
+    uint64_t ofpacts_stub[256 / 8];
+    struct ofpbuf ofpacts;
+    int error;
+
+    if (sw->state != S_FLOWS || oh->xid != sw->dump_xid) {
+        return;
+    }
+    ofpbuf_use_stub(&ofpacts, ofpacts_stub, sizeof ofpacts_stub);
+    for (;;) {
+        struct ofputil_flow_stats fs;
+        struct flows_entry e;
+
+        error = ofputil_decode_flow_stats_reply(&fs, &b, false, &ofpacts);
+        if (error) {
+            break;
+        }
+        if (flows_entry_from_stats(&fs, &e)) {
+            flows_set_put(&sw->installed, &e.key, e.cookie, e.out_port);
+        } else {
+            sw->stray = true;
+        }
+    }
+    ofpbuf_uninit(&ofpacts);
+    if (error != EOF) {
+        ET_WARN("openflow: %s: bad flow statistics reply: %s", sw->name,
+                ofperr_to_string(error));
+        sw->stray = true;       /* Unknown content: replace it all. */
+    }
+    if (ofpmp_more(oh)) {
+        return;
+    }
+    sw->needs_resync = sw->stray;
+    ET_INFO("openflow: switch %s holds %zu edgetrain flows%s", sw->name,
+            flows_set_count(&sw->installed),
+            sw->stray ? " and others (full resync)" : "");
+    ofswitch_ready(sw);
+}
+
+/* The handshake is complete: offer the switch to the owner. */
+static void
+ofswitch_ready(struct ofswitch *sw)
+{
     if (!sw->cb->ready(sw->aux, sw, sw->dpid)) {
         sw->state = S_IGNORED;
         return;
@@ -542,6 +622,9 @@ ofswitch_handle(struct ofswitch *sw, const struct ofp_header *oh)
         break;
     case OFPTYPE_PORT_STATS_REPLY:
         ofswitch_handle_port_stats(sw, oh);
+        break;
+    case OFPTYPE_FLOW_STATS_REPLY:
+        ofswitch_handle_flow_stats(sw, oh);
         break;
     case OFPTYPE_BARRIER_REPLY:
         ofswitch_handle_barrier(sw, oh);

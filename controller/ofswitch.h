@@ -1,10 +1,12 @@
 /* Ofswitch: one OpenFlow 1.3 connection to one switch.
  *
- * Owns the rconn, runs the handshake (hello by vconn, then features and
- * port descriptions), answers echo requests, keeps the switch's port
- * states, polls port statistics on request, and applies flow changes as
- * batches: each batch is one atomic bundle (open, adds, barrier, commit,
- * barrier) whose success moves the 'installed' set to the batch's target.
+ * Owns the rconn, runs the handshake (hello by vconn, then features, port
+ * descriptions and a dump of the switch's flows, which become 'installed'
+ * so that a reconnection changes only what differs), answers echo
+ * requests, keeps the switch's port states, polls port statistics on
+ * request, and applies flow changes as batches: each batch is one atomic
+ * bundle (open, adds, barrier, commit, barrier) whose success moves the
+ * 'installed' set to the batch's target.
  * A failed batch leaves nothing half-applied (the bundle is discarded) and
  * marks the switch for a full resynchronisation.
  *
@@ -76,8 +78,9 @@ bool ofswitch_is_alive(const struct ofswitch *);
 bool ofswitch_is_ready(const struct ofswitch *);
 /* A batch is in flight. */
 bool ofswitch_is_busy(const struct ofswitch *);
-/* The installed set may differ from what we believe (new connection or a
- * failed batch): the next sync should be OFSWITCH_REPLACE. */
+/* The installed set may differ from what we believe (the flow dump found
+ * flows that are not edgetrain's, or a batch failed): the next sync should
+ * be OFSWITCH_REPLACE. */
 bool ofswitch_needs_resync(const struct ofswitch *);
 /* Earliest time_msec() at which a resync after a failure may be tried. */
 long long int ofswitch_retry_time(const struct ofswitch *);

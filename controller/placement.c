@@ -44,11 +44,18 @@ double
 placement_compute_s(const struct placement_problem *p, size_t agent,
                     uint32_t first, uint32_t last)
 {
-    double flops = p->blocks[last - 1].head_train_flops;
+    double cost = p->blocks[last - 1].head_train_flops;
     for (uint32_t b = first; b <= last; b++) {
-        flops += p->blocks[b - 1].train_flops;
+        cost += p->blocks[b - 1].train_cost;
     }
-    return flops * p->batch / (p->agents[agent].gflops * 1e9);
+    return cost * p->batch / (p->agents[agent].gflops * 1e9);
+}
+
+double
+placement_wire_bytes(const struct placement_problem *p, uint32_t block)
+{
+    double value = p->value_bytes > 0 ? p->value_bytes : 4;
+    return p->blocks[block - 1].out_bytes * value / 4;
 }
 
 double
@@ -59,7 +66,7 @@ placement_transfer_s(const struct placement_problem *p, size_t from,
     if (!(rate > 0)) {
         return INFINITY;
     }
-    double bits = p->blocks[after_block - 1].out_bytes * p->batch * 8;
+    double bits = placement_wire_bytes(p, after_block) * p->batch * 8;
     return bits / (rate * 1e6) + p->delay_ms[from * p->n_agents + to] / 1e3;
 }
 
@@ -109,7 +116,7 @@ struct dp_back {
 };
 
 /* Compute time of blocks j+1..i on agent 'a', or INFINITY if the stage does
- * not fit its memory. F, P, M: prefix sums of training FLOPs, parameters
+ * not fit its memory. F, P, M: prefix sums of training costs, parameters
  * and saved bytes per image. */
 static double
 dp_stage_cost(const struct placement_problem *p, const double *F,
@@ -140,12 +147,12 @@ placement_bottleneck_dp(const struct placement_problem *p,
     if (counted && (S > A || S > B)) {
         return ENOSPC;
     }
-    /* Prefix sums of training FLOPs, parameters and saved bytes. */
+    /* Prefix sums of training costs, parameters and saved bytes. */
     double *F = xcalloc(B + 1, sizeof *F);
     double *P = xcalloc(B + 1, sizeof *P);
     double *M = xcalloc(B + 1, sizeof *M);
     for (size_t b = 1; b <= B; b++) {
-        F[b] = F[b - 1] + p->blocks[b - 1].train_flops;
+        F[b] = F[b - 1] + p->blocks[b - 1].train_cost;
         P[b] = P[b - 1] + p->blocks[b - 1].params;
         M[b] = M[b - 1] + p->blocks[b - 1].saved_bytes;
     }

@@ -4,9 +4,11 @@
  * training step on agent a is
  *
  *   stage_time = max(compute, transfer)
- *   compute    = (train FLOPs of its blocks and head) * batch / gflops(a)
- *   transfer   = bytes of its input per step / rate of the path set from
- *                the previous stage's agent, plus the path delay
+ *   compute    = (train cost of its blocks, FLOPs plus the memory term of
+ *                blockcost.h, and head FLOPs) * batch / gflops(a)
+ *   transfer   = bytes of its input per step as encoded on the wire /
+ *                rate of the path set from the previous stage's agent,
+ *                plus the path delay
  *
  * (the transfer of a stage's output is charged to the stage that receives
  * it; the source stage reads local data). Stages overlap (pipelining), so
@@ -56,6 +58,8 @@ struct placement_problem {
     const double *rate_mbps;
     const double *delay_ms;
     size_t stages;             /* wanted number of stages; 0: automatic */
+    double value_bytes;        /* per activation value on the wire: 4 f32,
+                                * 2 f16, 1 int8; 0: 4 */
 };
 
 struct placement_stage {
@@ -92,6 +96,9 @@ double placement_compute_s(const struct placement_problem *p, size_t agent,
                            uint32_t first, uint32_t last);
 double placement_transfer_s(const struct placement_problem *p, size_t from,
                             size_t to, uint32_t after_block);
+/* Bytes per image of block 'block''s output as encoded on the wire. */
+double placement_wire_bytes(const struct placement_problem *p,
+                            uint32_t block);
 
 /* Chain order: fills 'order' (n entries, a permutation of 0..n-1 with
  * 'source' first); each next agent is the unused one with the highest

@@ -61,12 +61,14 @@ plan_stage_agent(const struct plan *pl, size_t s)
     return pl->order[pl->placement.stages[s].agent];
 }
 
-/* Bits a stage sends per step (its last block's output for the batch). */
+/* Bits a stage sends per step (its last block's output for the batch, as
+ * encoded on the wire). */
 static double
 stream_bits(const struct plan *pl, size_t stage)
 {
     uint32_t last = pl->placement.stages[stage].last_block;
-    return pl->blocks[last - 1].out_bytes * pl->batch * 8;
+    return pl->blocks[last - 1].out_bytes * pl->value_bytes / 4 * pl->batch
+           * 8;
 }
 
 /* Copies a routing result (edge ids of 'g') into topology terms. */
@@ -211,6 +213,7 @@ plan_compute(const struct topology *topo, const struct linkstate *ls,
     out->batch = opt->model.batch;
     out->input_bytes = 4.0 * opt->model.input_size * opt->model.input_size
                        * opt->model.in_channels;
+    out->value_bytes = opt->value_bytes > 0 ? opt->value_bytes : 4;
     snprintf(out->placement_policy, sizeof out->placement_policy, "%s",
              placement->name);
     snprintf(out->routing_policy, sizeof out->routing_policy, "%s",
@@ -267,7 +270,7 @@ plan_compute(const struct topology *topo, const struct linkstate *ls,
     }
     struct placement_problem prob = {
         out->blocks, BLOCKCOST_BLOCKS, out->batch, out->input_bytes, pa, n,
-        prate, pdelay, opt->stages,
+        prate, pdelay, opt->stages, out->value_bytes,
     };
     int e = placement->place(&prob, &out->placement, placement->aux);
     if (!e && !out->placement.n_stages) {
@@ -321,6 +324,7 @@ plan_adopt(const struct topology *topo, const struct linkstate *ls,
     out->batch = opt->model.batch;
     out->input_bytes = 4.0 * opt->model.input_size * opt->model.input_size
                        * opt->model.in_channels;
+    out->value_bytes = opt->value_bytes > 0 ? opt->value_bytes : 4;
     snprintf(out->placement_policy, sizeof out->placement_policy, "adopted");
     snprintf(out->routing_policy, sizeof out->routing_policy, "%s",
              routing->name);
@@ -339,7 +343,7 @@ plan_adopt(const struct topology *topo, const struct linkstate *ls,
     }
     struct placement_problem prob = {
         out->blocks, BLOCKCOST_BLOCKS, out->batch, out->input_bytes, pa, n,
-        NULL, NULL, 0,
+        NULL, NULL, 0, out->value_bytes,
     };
     for (size_t s = 0; s < n; s++) {
         struct placement_stage *st = &out->placement.stages[s];

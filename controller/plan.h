@@ -46,6 +46,8 @@ struct plan_options {
     double pkt_bits;           /* chunk size for the delay model; 0: 1 Mbit */
     size_t loopback_substreams;   /* 0: 1 */
     double loopback_mbps;      /* agent-to-agent rate without switches */
+    double value_bytes;        /* activation encoding on the wire: 4 f32,
+                                * 2 f16, 1 int8; 0: 4 */
 };
 
 /* One sub-stream: a path through the network and its share. */
@@ -76,6 +78,7 @@ struct plan {
     struct blockcost blocks[BLOCKCOST_BLOCKS];
     uint32_t batch;
     double input_bytes;
+    double value_bytes;        /* on the wire, per activation value */
     size_t n_routes;
     struct plan_route *routes;
     double bottleneck_s;       /* after routing */

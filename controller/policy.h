@@ -25,7 +25,8 @@
 #include "paths.h"
 #include "placement.h"
 
-#define POLICY_API_VERSION 1
+/* 2: struct blockcost gained train_cost, placement_problem value_bytes. */
+#define POLICY_API_VERSION 2
 #define POLICY_PLUGIN_SYMBOL "edgetrain_policy_plugin_init"
 #define POLICY_MAX_PATHS 8
 

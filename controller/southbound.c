@@ -59,10 +59,18 @@ struct southbound {
     struct sb_conn **by_index;  /* Ready connection per topology switch. */
     bool *link_up;              /* Per topology link. */
     bool links_dirty;           /* Port state changed: recompute link_up. */
+    bool recompute;             /* A switch came up (with found flows):
+                                 * recompute desired, run a cycle. */
     struct southbound_route *routes;   /* Current routes (own copy). */
     size_t n_routes;
     uint64_t routes_gen;        /* Generation of 'routes'. */
     struct flows_set *desired;  /* Per topology switch. */
+    /* Until the caller first sets routes (a restarted controller that has
+     * not yet adopted its run), the sub-stream flows found on each switch
+     * are kept: deleting them would move running streams off their paths
+     * only to put them back moments later. */
+    bool routes_set;
+    struct flows_set *found;    /* Per topology switch. */
     uint64_t desired_seq;       /* Bumped on each recomputation. */
     uint64_t cycle_seq;         /* desired_seq of the cycle running. */
     enum sb_phase phase;
@@ -192,6 +200,8 @@ sb_event_init(struct southbound_event *ev, enum southbound_event_type type,
     ev->time_msec = time_msec();
 }
 
+static void sb_find_substreams(struct southbound *, const struct sb_conn *);
+
 /* Callbacks from the ofswitches. */
 
 static bool
@@ -221,6 +231,10 @@ sb_cb_ready(void *c_, struct ofswitch *sw, uint64_t dpid)
     c->idx = idx;
     sb->by_index[idx] = c;
     sb->links_dirty = true;
+    if (!sb->routes_set) {
+        sb_find_substreams(sb, c);
+    }
+    sb->recompute = true;       /* Bring its flows to desired. */
     ET_INFO("openflow: switch %s (%s) up", sb->topo.switches[idx].name,
             ofswitch_name(sw));
     sb_event_init(&ev, SOUTHBOUND_SWITCH_UP, c);
@@ -332,6 +346,51 @@ sb_conn_new(struct southbound *sb)
     return c;
 }
 
+/* Adds the sub-stream flows found on switch 'idx' to its desired set,
+ * except those that use a port that is down now. */
+static void
+sb_keep_found(struct southbound *sb, size_t idx)
+{
+    const struct sb_conn *c = sb->by_index[idx];
+    const struct flows_entry *e;
+
+    HMAP_FOR_EACH (e, node, &sb->found[idx].map) {
+        if (c && ofswitch_is_ready(c->sw)
+            && (ofswitch_port_state(c->sw, e->key.in_port) != 1
+                || ofswitch_port_state(c->sw, e->out_port) != 1)) {
+            continue;
+        }
+        if (!flows_set_find(&sb->desired[idx], &e->key)) {
+            flows_set_put(&sb->desired[idx], &e->key, e->cookie, e->out_port);
+        }
+    }
+}
+
+/* Remembers the sub-stream flows that switch 'c' reported in its flow
+ * dump, while no routes have been set. */
+static void
+sb_find_substreams(struct southbound *sb, const struct sb_conn *c)
+{
+    const struct flows_entry *e;
+    size_t n = 0;
+
+    if (sb->routes_set) {
+        return;
+    }
+    flows_set_clear(&sb->found[c->idx]);
+    HMAP_FOR_EACH (e, node, &ofswitch_installed(c->sw)->map) {
+        if (e->key.kind == FLOWS_SUBSTREAM) {
+            flows_set_put(&sb->found[c->idx], &e->key, e->cookie,
+                          e->out_port);
+            n++;
+        }
+    }
+    if (n) {
+        ET_INFO("openflow: switch %s: keeping %zu sub-stream flows found on "
+                "it until routes are set", sb->topo.switches[c->idx].name, n);
+    }
+}
+
 static void
 sb_recompute(struct southbound *sb)
 {
@@ -339,6 +398,9 @@ sb_recompute(struct southbound *sb)
 
     flows_compute(&sb->topo, sb->link_up, sb->routes, sb->n_routes,
                   sb->desired, &withdrawn);
+    for (size_t i = 0; !sb->routes_set && i < sb->topo.n_switches; i++) {
+        sb_keep_found(sb, i);
+    }
     sb->desired_seq++;
     if (withdrawn) {
         ET_INFO("openflow: %zu of %zu routes withdrawn (link down)",
@@ -484,6 +546,12 @@ sb_take_routes(struct southbound *sb)
         sb->routes = routes;
         sb->n_routes = n;
         sb->routes_gen = gen;
+        if (!sb->routes_set) {
+            sb->routes_set = true;
+            for (size_t i = 0; i < sb->topo.n_switches; i++) {
+                flows_set_clear(&sb->found[i]);
+            }
+        }
         sb_recompute(sb);
     }
 }
@@ -540,6 +608,10 @@ southbound_main(void *sb_)
         }
         if (sb->links_dirty) {
             sb_update_links(sb);
+        }
+        if (sb->recompute) {
+            sb->recompute = false;
+            sb_recompute(sb);
         }
 
         long long int now = time_msec();
@@ -625,8 +697,10 @@ sb_free(struct southbound *sb)
     pvconn_close(sb->pvconn);
     for (size_t i = 0; sb->desired && i < sb->topo.n_switches; i++) {
         flows_set_destroy(&sb->desired[i]);
+        flows_set_destroy(&sb->found[i]);
     }
     free(sb->desired);
+    free(sb->found);
     free(sb->by_index);
     free(sb->link_up);
     free(sb->routes);
@@ -688,8 +762,10 @@ southbound_create(const struct southbound_topology *topo,
         sb->link_up[i] = true;
     }
     sb->desired = xmalloc((topo->n_switches + 1) * sizeof *sb->desired);
+    sb->found = xmalloc((topo->n_switches + 1) * sizeof *sb->found);
     for (size_t i = 0; i < topo->n_switches; i++) {
         flows_set_init(&sb->desired[i]);
+        flows_set_init(&sb->found[i]);
     }
     sb_recompute(sb);
 

@@ -78,18 +78,31 @@ et_codec_encode(int dtype, const float *src, size_t n, void *dst,
         return 0;
     }
     case EDGETRAIN__DTYPE__DTYPE_INT8: {
-        float amax = 0.0f;
+        /* max |x| over the bit patterns (non-negative floats order as
+         * their bits): an integer reduction the compiler vectorises, where
+         * the float one with its NaN rule is not. NaNs are ignored. */
+        uint32_t umax = 0;
         for (size_t i = 0; i < n; i++) {
-            float a = fabsf(src[i]);
-            amax = a > amax ? a : amax;     /* NaN compares false: ignored */
+            uint32_t u;
+            memcpy(&u, &src[i], sizeof u);
+            u &= 0x7fffffffu;
+            u &= -(uint32_t) (u <= 0x7f800000u);   /* NaN -> 0 */
+            umax = u > umax ? u : umax;
         }
+        float amax;
+        memcpy(&amax, &umax, sizeof amax);
         float s = amax > 0.0f && amax < 1e30f ? amax / 127.0f : 1.0f;
         float inv = 1.0f / s;
         int8_t *q = dst;
+        /* Round to nearest even by adding and removing 1.5 * 2^23 (exact
+         * for |v| <= 127) rather than lrintf(), which the compiler cannot
+         * vectorise: this loop ran at 3 ns per value and took 15 % of a
+         * pipeline stage's time (docs/placement.md). */
         for (size_t i = 0; i < n; i++) {
             float v = src[i] * inv;
+            v = v == v ? v : 0.0f;
             v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
-            q[i] = (int8_t) lrintf(v == v ? v : 0.0f);
+            q[i] = (int8_t) (int32_t) ((v + 0x1.8p23f) - 0x1.8p23f);
         }
         *scale = s;
         return 0;

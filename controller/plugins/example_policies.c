@@ -26,7 +26,7 @@ place_proportional(const struct placement_problem *p, struct placement *out,
     size_t n = p->n_agents < p->n_blocks ? p->n_agents : p->n_blocks;
     double total_flops = 0, total_gflops = 0;
     for (size_t b = 0; b < p->n_blocks; b++) {
-        total_flops += p->blocks[b].train_flops;
+        total_flops += p->blocks[b].train_cost;
     }
     for (size_t a = 0; a < n; a++) {
         total_gflops += p->agents[a].gflops;
@@ -41,11 +41,11 @@ place_proportional(const struct placement_problem *p, struct placement *out,
     for (size_t a = 0; a < n && next <= p->n_blocks; a++) {
         target += total_flops * p->agents[a].gflops / total_gflops;
         uint32_t last = next;
-        done += p->blocks[next - 1].train_flops;
+        done += p->blocks[next - 1].train_cost;
         /* Grow while under target, leaving a block for each later agent. */
         while (last < p->n_blocks && p->n_blocks - last > n - a - 1
-               && done + p->blocks[last].train_flops / 2 <= target) {
-            done += p->blocks[last].train_flops;
+               && done + p->blocks[last].train_cost / 2 <= target) {
+            done += p->blocks[last].train_cost;
             last++;
         }
         if (a == n - 1) {

@@ -432,6 +432,13 @@ def write_results(path, figdir, rows, spec, elapsed, plots, csv_path):
         for l in lines:
             L.append(f"- {l}")
         L.append("")
+    # Pipeline scaling is measured by its own benchmark (make
+    # bench-scaling-emu), not by this matrix: its section is kept beside
+    # the figures and carried into every regenerated report.
+    scaling = os.path.join(figdir, "scaling.md")
+    if os.path.exists(scaling):
+        with open(scaling) as f:
+            L += [f.read().rstrip(), ""]
     if plots.get("throughput"):
         L += ["## Throughput per policy and topology", "",
               f"![throughput]({rel}/throughput.png)", ""]

@@ -106,6 +106,26 @@ test_int8_round_trip_bound(void **state)
     free(x), free(y), free(q);
 }
 
+/* The vectorised int8 path: NaN ignored by the scale and sent as 0,
+ * round half to even, the extremes at +-127, infinity not a scale. */
+static void
+test_int8_special_values(void **state)
+{
+    float x[8] = {NAN, 127.0f, -127.0f, 0.5f, 1.5f, -2.5f, 63.49f, -0.0f};
+    int8_t q[8];
+    float scale;
+    assert_int_equal(et_codec_encode(EDGETRAIN__DTYPE__DTYPE_INT8, x, 8, q,
+                                     &scale), 0);
+    assert_true(scale == 1.0f);
+    static const int8_t want[8] = {0, 127, -127, 0, 2, -2, 63, 0};
+    assert_memory_equal(q, want, sizeof want);
+    x[0] = INFINITY;     /* no finite scale: 1, the rest clipped */
+    assert_int_equal(et_codec_encode(EDGETRAIN__DTYPE__DTYPE_INT8, x, 8, q,
+                                     &scale), 0);
+    assert_true(scale == 1.0f);
+    assert_int_equal(q[0], 127);
+}
+
 static void
 test_f32_and_bad_dtype(void **state)
 {
@@ -127,6 +147,7 @@ main(void)
         cmocka_unit_test(test_f16_round_trip_bound),
         cmocka_unit_test(test_f16_exact_and_special),
         cmocka_unit_test(test_int8_round_trip_bound),
+        cmocka_unit_test(test_int8_special_values),
         cmocka_unit_test(test_f32_and_bad_dtype),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,6 +17,7 @@
 #include "openvswitch/match.h"
 #include "openvswitch/ofp-actions.h"
 #include "openvswitch/ofp-flow.h"
+#include "openvswitch/ofp-msgs.h"
 #include "openvswitch/ofpbuf.h"
 
 /* A diamond with a chord:
@@ -296,6 +297,99 @@ test_encode_roundtrip(void **state)
     ofpbuf_delete(msg);
 }
 
+/* Puts 'e' through a flow statistics reply on the wire and reads it back
+ * with flows_entry_from_stats(). */
+static bool
+stats_roundtrip(const struct flows_entry *e, int priority, uint8_t table,
+                bool extra_field, int n_outputs, struct flows_entry *out)
+{
+    struct ofputil_flow_stats_request fsr = {
+        .out_port = OFPP_ANY, .out_group = OFPG_ANY, .table_id = 0xff,
+    };
+    match_init_catchall(&fsr.match);
+    struct ofpbuf *req = ofputil_encode_flow_stats_request(
+        &fsr, OFPUTIL_P_OF13_OXM);
+    struct ovs_list replies;
+    ofpmp_init(&replies, req->data);
+
+    struct ofputil_flow_stats st;
+    struct ofpbuf ofpacts;
+    memset(&st, 0, sizeof st);
+    ofpbuf_init(&ofpacts, 64);
+    for (int i = 0; i < n_outputs; i++) {
+        ofpact_put_OUTPUT(&ofpacts)->port = u16_to_ofp(e->out_port + i);
+    }
+    flows_key_to_match(&e->key, &st.match);
+    if (extra_field) {
+        match_set_nw_ttl(&st.match, 4);
+    }
+    st.priority = priority;
+    st.table_id = table;
+    st.cookie = htonll(e->cookie);
+    st.idle_age = st.hard_age = -1;
+    st.ofpacts = ofpacts.data;
+    st.ofpacts_len = ofpacts.size;
+    ofputil_append_flow_stats_reply(&st, &replies, NULL);
+
+    struct ofpbuf *reply = CONTAINER_OF(ovs_list_front(&replies),
+                                        struct ofpbuf, list_node);
+    struct ofpbuf b = ofpbuf_const_initializer(reply->data, reply->size);
+    struct ofputil_flow_stats got;
+    struct ofpbuf acts;
+    ofpbuf_init(&acts, 64);
+    assert_int_equal(ofputil_decode_flow_stats_reply(&got, &b, false, &acts),
+                     0);
+    bool ours = flows_entry_from_stats(&got, out);
+    ofpbuf_uninit(&acts);
+    ofpbuf_uninit(&ofpacts);
+    ofpbuf_list_delete(&replies);
+    ofpbuf_delete(req);
+    return ours;
+}
+
+static void
+test_entry_from_stats(void **state)
+{
+    (void) state;
+    struct flows_entry e, got;
+    memset(&e, 0, sizeof e);
+    flows_key_substream(&e.key, 3, 6, inet_addr("10.0.0.1"),
+                        inet_addr("10.0.0.2"), htons(40001), htons(5001));
+    e.cookie = flows_cookie(FLOWS_SUBSTREAM, 0x102);
+    e.out_port = 5;
+
+    /* Ours: read back exactly. */
+    assert_true(stats_roundtrip(&e, FLOWS_PRIO_SUBSTREAM, 0, false, 1, &got));
+    assert_memory_equal(&got.key, &e.key, sizeof e.key);
+    assert_true(got.cookie == e.cookie);
+    assert_int_equal(got.out_port, 5);
+
+    /* Not ours: another priority, table or cookie, an extra match field,
+     * two outputs. */
+    assert_false(stats_roundtrip(&e, 999, 0, false, 1, &got));
+    assert_false(stats_roundtrip(&e, FLOWS_PRIO_SUBSTREAM, 1, false, 1, &got));
+    assert_false(stats_roundtrip(&e, FLOWS_PRIO_SUBSTREAM, 0, true, 1, &got));
+    assert_false(stats_roundtrip(&e, FLOWS_PRIO_SUBSTREAM, 0, false, 2, &got));
+    e.cookie = 0x1;
+    assert_false(stats_roundtrip(&e, FLOWS_PRIO_SUBSTREAM, 0, false, 1, &got));
+
+    /* Base ARP flow and the table-miss (no action: drop). */
+    flows_key_base(&e.key, true, inet_addr("10.0.0.9"));
+    e.cookie = flows_cookie(FLOWS_BASE, 1);
+    assert_true(stats_roundtrip(&e, FLOWS_PRIO_BASE, 0, false, 1, &got));
+    assert_int_equal(got.key.arp, 1);
+    assert_true(got.key.ip_dst == inet_addr("10.0.0.9"));
+    flows_key_table_miss(&e.key);
+    e.cookie = flows_cookie(FLOWS_TABLE_MISS, 0);
+    assert_true(stats_roundtrip(&e, FLOWS_PRIO_TABLE_MISS, 0, false, 0,
+                                &got));
+    assert_int_equal(got.out_port, FLOWS_DROP);
+    /* A sub-stream cookie on the table-miss's match is not ours. */
+    e.cookie = flows_cookie(FLOWS_SUBSTREAM, 0);
+    assert_false(stats_roundtrip(&e, FLOWS_PRIO_TABLE_MISS, 0, false, 0,
+                                 &got));
+}
+
 int
 main(void)
 {
@@ -305,6 +399,7 @@ main(void)
         cmocka_unit_test(test_route_flows_both_directions),
         cmocka_unit_test(test_shortest_path),
         cmocka_unit_test(test_encode_roundtrip),
+        cmocka_unit_test(test_entry_from_stats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

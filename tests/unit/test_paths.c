@@ -200,6 +200,10 @@ test_linkstate_counters(void **state)
     assert_true(fabs(linkstate_utilisation(ls, ef, 0) - 0.5) < 1e-9);
     linkstate_clear_own(ls);
     assert_true(fabs(linkstate_residual_mbps(ls, ef, 0) - 50) < 1e-9);
+    /* Adopting a running run: everything measured is ours. */
+    linkstate_own_all(ls);
+    assert_true(fabs(linkstate_residual_mbps(ls, ef, 0) - 100) < 1e-9);
+    linkstate_clear_own(ls);
     /* Counter reset: no negative rate. */
     assert_int_equal(linkstate_feed_port(ls, 3, 4, 10, 0, 12.0), 0);
     assert_true(ls->links[ef].dir[0].rate_mbps == 0);

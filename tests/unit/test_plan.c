@@ -113,6 +113,53 @@ test_plan_diamond(void **state)
     topology_destroy(t);
 }
 
+/* The scaling benchmark's job (alpha 0.5, 32x32, batch 128) on the diamond:
+ * in int8 the DP cuts after block 2 (16 KB/image in f32, 4 in int8) into
+ * the stages the memory-term cost model balances; in f32 it cannot, and
+ * the streams' demand is charged at the encoded size. */
+static void
+test_plan_encoding(void **state)
+{
+    struct topology *t;
+    char err[256];
+    assert_int_equal(topology_load("topology/diamond-4pi.json", &t, err,
+                                   sizeof err), 0);
+    struct policy_registry *reg = policy_registry_create();
+    struct plan_agent agents[4];
+    for (size_t i = 0; i < 4; i++) {
+        agents[i] = (struct plan_agent) {i, 11, 1024.0 * 1048576};
+    }
+    struct plan_options opt = {
+        .model = {0.5, 32, 1, 10, 4, 128}, .k = 3, .stages = 4,
+        .value_bytes = 1,
+    };
+    struct plan pl = {0};
+    assert_int_equal(plan_compute(t, NULL, agents, 4, 0,
+                                  policy_find_placement(reg, "bottleneck-dp"),
+                                  policy_find_routing(reg, "ksp-waterfill"),
+                                  &opt, &pl, err, sizeof err), 0);
+    check_plan(t, &pl);
+    static const uint32_t last[4] = {2, 5, 9, 13};
+    for (size_t s = 0; s < 4; s++) {
+        assert_int_equal(pl.placement.stages[s].last_block, last[s]);
+    }
+    /* 128 images x 8x8x64 bytes per step, in Mbit/s at the bottleneck. */
+    double bits = 128.0 * 8 * 8 * 64 * 8;
+    assert_true(fabs(pl.routes[0].demand_mbps
+                     - bits / pl.placement.bottleneck_s / 1e6) < 1e-6);
+    double int8_bottleneck = pl.bottleneck_s;
+    opt.value_bytes = 4;
+    assert_int_equal(plan_compute(t, NULL, agents, 4, 0,
+                                  policy_find_placement(reg, "bottleneck-dp"),
+                                  policy_find_routing(reg, "ksp-waterfill"),
+                                  &opt, &pl, err, sizeof err), 0);
+    assert_true(pl.placement.stages[0].last_block > 2);
+    assert_true(pl.bottleneck_s > 1.2 * int8_bottleneck);
+    plan_clear(&pl);
+    policy_registry_destroy(reg);
+    topology_destroy(t);
+}
+
 static void
 test_plan_loopback(void **state)
 {
@@ -182,6 +229,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plan_diamond),
         cmocka_unit_test(test_plan_loopback),
+        cmocka_unit_test(test_plan_encoding),
         cmocka_unit_test(test_plan_random_large),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

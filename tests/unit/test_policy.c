@@ -97,7 +97,7 @@ test_plugin(void **state)
     /* 8 equal blocks, agents of 1 and 3 gflops: 2 + 6 blocks. */
     struct blockcost blocks[8] = {{0}};
     for (int b = 0; b < 8; b++) {
-        blocks[b].train_flops = 1e9;
+        blocks[b].train_flops = blocks[b].train_cost = 1e9;
     }
     struct placement_agent agents[2] = {{"a", 0, 1, 0}, {"b", 1, 3, 0}};
     double rate[4] = {0, 100, 100, 0}, delay[4] = {0};

@@ -1,6 +1,9 @@
 /* Southbound against a scripted switch: the test plays an OpenFlow 1.3
  * switch over a real unix-socket vconn and records every flow_mod with the
- * bundle it came in.  Checks: handshake and full resync in one bundle,
+ * bundle it came in.  Checks: handshake, flow dump and the flows added in
+ * one bundle; a reconnection that finds the right flows changes nothing,
+ * keeps found sub-stream flows until routes are set, and replaces all on
+ * a stray flow;
  * make-before-break order (add, then modify, then delete, separate
  * bundles) when a route moves, withdrawal on port down, events, and an
  * unknown datapath being ignored. */
@@ -56,6 +59,11 @@ struct fake_switch {
     bool hold;                  /* Keep barrier replies back... */
     struct ofpbuf *held[8];     /* ...here, until fake_release(). */
     int n_held;
+    struct flows_entry table[32];       /* What a flow dump reports... */
+    int n_table;
+    bool stray;                 /* ...plus one flow of another controller. */
+    uint32_t down_port;         /* Reported down in the port description. */
+    int n_dumps;
 };
 
 static void
@@ -122,6 +130,8 @@ fake_step(struct fake_switch *fs, int timeout_ms)
             struct ofputil_phy_port pp;
             memset(&pp, 0, sizeof pp);
             pp.port_no = u16_to_ofp(p);
+            pp.state = (uint32_t) p == fs->down_port ? OFPUTIL_PS_LINK_DOWN
+                                                     : 0;
             snprintf(pp.name, sizeof pp.name, "p%d", p);
             ofputil_append_port_desc_stats_reply(&pp, &replies);
         }
@@ -129,6 +139,41 @@ fake_step(struct fake_switch *fs, int timeout_ms)
         LIST_FOR_EACH_POP (r, list_node, &replies) {
             fake_send(fs, r);
         }
+        break;
+    }
+    case OFPTYPE_FLOW_STATS_REQUEST: {
+        struct ovs_list replies;
+        ofpmp_init(&replies, oh);
+        for (int i = 0; i < fs->n_table + fs->stray; i++) {
+            struct flows_entry stray = {.cookie = 0x1, .out_port = 0};
+            const struct flows_entry *e = i < fs->n_table ? &fs->table[i]
+                                                          : &stray;
+            struct ofputil_flow_stats st;
+            uint64_t stub[64 / 8];
+            struct ofpbuf ofpacts;
+
+            if (e == &stray) {
+                flows_key_base(&stray.key, false, inet_addr("10.9.9.9"));
+            }
+            memset(&st, 0, sizeof st);
+            ofpbuf_use_stub(&ofpacts, stub, sizeof stub);
+            if (e->out_port) {
+                ofpact_put_OUTPUT(&ofpacts)->port = u16_to_ofp(e->out_port);
+            }
+            flows_key_to_match(&e->key, &st.match);
+            st.priority = e->key.priority;
+            st.cookie = htonll(e->cookie);
+            st.idle_age = st.hard_age = -1;
+            st.ofpacts = ofpacts.data;
+            st.ofpacts_len = ofpacts.size;
+            ofputil_append_flow_stats_reply(&st, &replies, NULL);
+            ofpbuf_uninit(&ofpacts);
+        }
+        struct ofpbuf *r;
+        LIST_FOR_EACH_POP (r, list_node, &replies) {
+            fake_send(fs, r);
+        }
+        fs->n_dumps++;
         break;
     }
     case OFPTYPE_BUNDLE_CONTROL: {
@@ -302,12 +347,13 @@ test_southbound_with_scripted_switch(void **state)
     assert_int_equal(southbound_create(&topo, &opt, &sb), 0);
     struct fake_switch *fs = fake_connect(path, 1);
 
-    /* Handshake, then one bundle: delete-all, table-miss, 4 base flows. */
+    /* Handshake, a flow dump (an empty table), then one bundle: the
+     * table-miss and 4 base flows, nothing deleted. */
     SERVE_UNTIL(fs, fs->n_bundles >= 1, 5000);
+    assert_int_equal(fs->n_dumps, 1);
     assert_int_equal(fs->n_bundles, 1);
-    assert_int_equal(count_mods(fs, 1, OFPFC_DELETE), 1);
+    assert_int_equal(count_mods(fs, 1, OFPFC_DELETE), 0);
     assert_int_equal(count_mods(fs, 1, OFPFC_ADD), 5);
-    assert_int_equal(fs->mods[0].command, OFPFC_DELETE);  /* First. */
     SERVE_UNTIL(fs, (drain_events(sb), saw_event(SOUTHBOUND_PORT_STATUS, 0,
                                                  4, true)), 2000);
     assert_true(saw_event(SOUTHBOUND_SWITCH_UP, 0, 0, false));
@@ -345,15 +391,15 @@ test_southbound_with_scripted_switch(void **state)
     assert_int_equal(count_mods(fs, 5, OFPFC_DELETE_STRICT), 1);
     assert_non_null(find_mod(fs, 5, OFPFC_DELETE_STRICT, 2));
 
-    /* Same path, new id (the controller's ids carry its generation): the
-     * cookies change, which only an add can do in OpenFlow 1.3. */
+    /* Same path, new id: the cookies change, which only an add can do in
+     * OpenFlow 1.3. */
     r.id = 6;
     assert_int_equal(southbound_set_routes(sb, &r, 1, &gen), 0);
     SERVE_UNTIL(fs, synced(sb, 3), 5000);
     assert_true(synced(sb, 3));
     assert_int_equal(fs->n_bundles, 6);
     assert_int_equal(count_mods(fs, 6, OFPFC_ADD), 2);
-    assert_int_equal(fs->n_mods, 5 + 1 + 2 + 1 + 1 + 1 + 2);
+    assert_int_equal(fs->n_mods, 5 + 2 + 1 + 1 + 1 + 2);
 
     /* Link1's port goes down: the route is withdrawn (both flows). */
     struct ofputil_port_status ps;
@@ -472,10 +518,139 @@ test_southbound_target_moves_mid_cycle(void **state)
     free(listen);
 }
 
+/* Reconnections (a restarted controller, a switch that kept its flows):
+ * the southbound reads the switch's flows and changes only what differs. */
+static void
+test_southbound_reconnect_reads_flows(void **state)
+{
+    (void) state;
+    static const struct southbound_switch sws[] = {{"s1", 1}, {"s2", 2}};
+    struct southbound_host hosts[] = {
+        {"h1", inet_addr("10.0.0.1"), 0, 1},
+        {"h2", inet_addr("10.0.0.2"), 1, 1},
+    };
+    static const struct southbound_link links[] = {
+        {{0, 1}, {2, 2}}, {{0, 1}, {3, 3}},
+    };
+    struct southbound_topology topo = {sws, 2, hosts, 2, links, 2};
+    size_t via0[] = {0};
+    struct southbound_route r = {
+        .id = 5, .src_host = 0, .dst_host = 1, .ip_proto = 6,
+        .src_port = 40001, .dst_port = 5001, .links = via0, .n_links = 1,
+    };
+    bool up[] = {true, true};
+    struct flows_set sets[2];
+    flows_set_init(&sets[0]);
+    flows_set_init(&sets[1]);
+    flows_compute(&topo, up, &r, 1, sets, NULL);
+    assert_int_equal(flows_set_count(&sets[0]), 7);
+
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/et-sbtest3-%d.sock", (int) getpid());
+    char *listen = xasprintf("punix:%s", path);
+    struct southbound_options opt = {.listen = listen};
+    struct southbound *sb;
+
+    /* 1. A restarted controller (no routes yet) meets a switch with the
+     * run's flows: nothing is sent, the sub-stream flows stay... */
+    unlink(path);
+    n_events = 0;
+    assert_int_equal(southbound_create(&topo, &opt, &sb), 0);
+    struct fake_switch *fs = fake_connect(path, 1);
+    const struct flows_entry *e;
+    HMAP_FOR_EACH (e, node, &sets[0].map) {
+        fs->table[fs->n_table++] = *e;
+    }
+    SERVE_UNTIL(fs, (drain_events(sb), saw_event(SOUTHBOUND_SWITCH_UP, 0, 0,
+                                                 false)), 5000);
+    assert_true(saw_event(SOUTHBOUND_SWITCH_UP, 0, 0, false));
+    SERVE_UNTIL(fs, false, 300);
+    assert_int_equal(fs->n_dumps, 1);
+    assert_int_equal(fs->n_bundles, 0);
+    /* ...and the same routes, once set, change nothing either... */
+    uint64_t gen;
+    assert_int_equal(southbound_set_routes(sb, &r, 1, &gen), 0);
+    SERVE_UNTIL(fs, synced(sb, gen), 5000);
+    assert_true(synced(sb, gen));
+    assert_int_equal(fs->n_bundles, 0);
+    /* ...while no route (the run is over) removes them. */
+    assert_int_equal(southbound_set_routes(sb, NULL, 0, &gen), 0);
+    SERVE_UNTIL(fs, synced(sb, gen), 5000);
+    assert_int_equal(fs->n_bundles, 1);
+    assert_int_equal(count_mods(fs, 1, OFPFC_DELETE_STRICT), 2);
+    assert_int_equal(fs->n_mods, 2);
+    fake_destroy(fs);
+
+    /* 2. Found sub-stream flows are dropped when the first routes do not
+     * have them. */
+    southbound_destroy(sb);
+    unlink(path);
+    n_events = 0;
+    assert_int_equal(southbound_create(&topo, &opt, &sb), 0);
+    fs = fake_connect(path, 1);
+    HMAP_FOR_EACH (e, node, &sets[0].map) {
+        fs->table[fs->n_table++] = *e;
+    }
+    SERVE_UNTIL(fs, (drain_events(sb), saw_event(SOUTHBOUND_SWITCH_UP, 0, 0,
+                                                 false)), 5000);
+    SERVE_UNTIL(fs, false, 200);
+    assert_int_equal(fs->n_bundles, 0);
+    assert_int_equal(southbound_set_routes(sb, NULL, 0, &gen), 0);
+    SERVE_UNTIL(fs, synced(sb, gen), 5000);
+    assert_int_equal(fs->n_bundles, 1);
+    assert_int_equal(count_mods(fs, 1, OFPFC_DELETE_STRICT), 2);
+    fake_destroy(fs);
+
+    /* 3. A found sub-stream flow through a port that is down now is not
+     * kept (the route's link 0 is on port 2). */
+    southbound_destroy(sb);
+    unlink(path);
+    n_events = 0;
+    assert_int_equal(southbound_create(&topo, &opt, &sb), 0);
+    fs = fake_connect(path, 1);
+    HMAP_FOR_EACH (e, node, &sets[0].map) {
+        fs->table[fs->n_table++] = *e;
+    }
+    fs->down_port = 2;
+    SERVE_UNTIL(fs, fs->n_bundles >= 2, 5000);
+    SERVE_UNTIL(fs, false, 200);
+    /* The base flows towards h2 move to link 1 (modify), the found
+     * sub-stream flows go (delete), nothing else. */
+    assert_int_equal(fs->n_bundles, 2);
+    assert_int_equal(count_mods(fs, 1, OFPFC_MODIFY_STRICT), 2);
+    assert_int_equal(count_mods(fs, 2, OFPFC_DELETE_STRICT), 2);
+    assert_non_null(find_mod(fs, 2, OFPFC_DELETE_STRICT, 1));
+    assert_non_null(find_mod(fs, 2, OFPFC_DELETE_STRICT, 2));
+    assert_int_equal(fs->n_mods, 4);
+    fake_destroy(fs);
+
+    /* 4. A flow that is not ours: one bundle replaces everything. */
+    n_events = 0;
+    fs = fake_connect(path, 1);
+    HMAP_FOR_EACH (e, node, &sets[0].map) {
+        fs->table[fs->n_table++] = *e;
+    }
+    fs->stray = true;
+    SERVE_UNTIL(fs, fs->n_bundles >= 1, 5000);
+    assert_int_equal(fs->n_bundles, 1);
+    assert_int_equal(fs->mods[0].command, OFPFC_DELETE);
+    /* Table-miss, 4 base flows and the 2 found sub-stream flows (still no
+     * routes set: kept, and put back by the replacement). */
+    assert_int_equal(count_mods(fs, 1, OFPFC_ADD), 7);
+
+    southbound_destroy(sb);
+    fake_destroy(fs);
+    flows_set_destroy(&sets[0]);
+    flows_set_destroy(&sets[1]);
+    unlink(path);
+    free(listen);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_southbound_reconnect_reads_flows),
         cmocka_unit_test(test_southbound_with_scripted_switch),
         cmocka_unit_test(test_southbound_target_moves_mid_cycle),
     };

@@ -351,6 +351,61 @@ test_removal_resends_unacked(void **state)
     teardown_fx(fx);
 }
 
+/* A sub-stream the controller moves to another path (a link of its path
+ * failed) keeps its connection, but what was in flight on it is sent
+ * again at once; the receiver delivers each chunk once. Same path or an
+ * unknown one: nothing is resent. */
+static void
+test_path_change_resends_unacked(void **state)
+{
+    const char *old_hops[] = {"e1", "c2", "e4"};
+    const char *new_hops[] = {"e1", "c1", "e2", "c2", "e4"};
+    uint32_t p_old = et_substream_path_id(old_hops, 3);
+    uint32_t p_new = et_substream_path_id(new_hops, 5);
+    assert_true(p_old && p_new && p_old != p_new);
+    assert_int_equal(et_substream_path_id(old_hops, 3), p_old);
+    assert_int_not_equal(et_substream_path_id(old_hops, 2), p_old);
+
+    struct fixture *fx = setup(8, EDGETRAIN__DTYPE__DTYPE_F32, 8);
+    struct et_substream_spec sp[2] = {
+        {.id = 1, .weight = 0.5, .path = p_old},
+        {.id = 2, .weight = 0.5, .path = p_old + 1},
+    };
+    assert_int_equal(et_stream_tx_set_substreams(fx->tx, sp, 2, 1), 0);
+    consume_on_ready = false;
+    send_range(fx, 0, 12, 4);
+    assert_true(run_until(fx, window_full, 10));
+    struct et_stream_tx_stats ts;
+
+    /* New weights only, or a path that is not known: no resend. */
+    sp[0].weight = 0.6, sp[1].weight = 0.4;
+    sp[1].path = 0;
+    assert_int_equal(et_stream_tx_set_substreams(fx->tx, sp, 2, 2), 0);
+    et_stream_tx_get_stats(fx->tx, &ts);
+    assert_int_equal(ts.resent, 0);
+
+    /* Sub-stream 1 moves: its unacked chunks go out again. */
+    sp[0].path = p_new;
+    assert_int_equal(et_stream_tx_set_substreams(fx->tx, sp, 2, 3), 0);
+    et_stream_tx_get_stats(fx->tx, &ts);
+    printf("resent %llu chunks after sub-stream 1 moved\n",
+           (unsigned long long) ts.resent);
+    assert_true(ts.resent >= 2);
+    consume_on_ready = true;
+    drain(fx);
+    send_range(fx, 12, 40, 4);
+    target = 40;
+    assert_true(run_until(fx, all_acked, 10));
+    assert_false(fx->bad_order);
+    assert_false(fx->bad_data);
+    assert_int_equal(fx->popped, 40);
+    struct et_stream_rx_stats rs;
+    et_stream_rx_get_stats(fx->rx, &rs);
+    assert_int_equal(rs.delivered, 40);
+    assert_true(rs.received == rs.delivered + rs.duplicates);
+    teardown_fx(fx);
+}
+
 /* A new sender for the same run (a restarted agent) continues the
  * receiver's stream: it learns the position from its first Credit. */
 static void
@@ -689,6 +744,7 @@ main(void)
         cmocka_unit_test(test_order_across_substreams),
         cmocka_unit_test(test_weight_and_set_change_midstream),
         cmocka_unit_test(test_removal_resends_unacked),
+        cmocka_unit_test(test_path_change_resends_unacked),
         cmocka_unit_test(test_backpressure_bound),
         cmocka_unit_test(test_sender_restart_continues),
         cmocka_unit_test(test_receiver_restart_continues),

@@ -163,7 +163,12 @@ def link_opts(spec, netem):
     opts = {}
     if spec.get("capacity_mbps"):
         opts["bw"] = float(spec["capacity_mbps"])
-        opts["use_tbf"] = True      # as the namespace emulator does
+        # tbf as the namespace emulator does, with its 50 ms queue: Mininet's
+        # default (15*8/bw ms, 2.4 ms at 50 Mbit/s) holds a few packets, so
+        # every burst of a sub-stream was dropped and resent and the links
+        # carried a tenth more than the agents sent.
+        opts["use_tbf"] = True
+        opts["latency_ms"] = 50.0
     if netem:
         if spec.get("delay_ms"):
             opts["delay"] = f"{spec['delay_ms']}ms"

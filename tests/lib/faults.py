@@ -1,0 +1,363 @@
+"""Fault injection beside an emulated run (topology/emulate --during).
+
+    faults.py SCENARIO OUT [options]
+
+Runs inside the emulator's environment (EMU_HTTP_PORT, EMU_BR_<switch>,
+EMU_PID, EMU_RUNDIR, EMU_VSWITCHD, OVS_RUNDIR...). Waits until the run is
+streaming, injects one fault, measures, and writes PASS:/FAIL: lines and
+the figures to OUT/during.txt (the test script prints them after the run).
+
+Scenarios:
+  link-down        sets one link of a weighted sub-stream down (in the
+                   switches' namespace); re-route time from the OVS flow
+                   tables, polled every 10 ms.
+  controller-restart  SIGKILL the controller, start it again after
+                   --outage seconds; flows must neither go nor reset
+                   (duration, n_bytes), traffic must go on, the run must be
+                   adopted with the same id and placement.
+  switch-restart   stops ovs-vswitchd and starts it again (all flows lost);
+                   time until every sub-stream flow is back.
+"""
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+SUB_COOKIE = "cookie=0xed6e030000000000/0xffffff0000000000"
+lines = []
+
+
+def say(line):
+    lines.append(line)
+    print(f"faults: {line}", file=sys.stderr, flush=True)
+
+
+def check(ok, what):
+    say(("PASS: " if ok else "FAIL: ") + what)
+    return ok
+
+
+def stamp(t):
+    """UTC time of day with milliseconds, as in the edgetrain logs."""
+    return time.strftime("%H:%M:%S", time.gmtime(t)) + f".{int(t * 1e3) % 1000:03d}"
+
+
+def log_time(line):
+    """The UTC time (epoch seconds) at the start of an edgetrain log line."""
+    m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z", line)
+    if not m:
+        return None
+    import calendar
+    return calendar.timegm(time.strptime(m.group(1)[:19],
+                                         "%Y-%m-%dT%H:%M:%S")) \
+        + int(m.group(1)[20:]) / 1e3
+
+
+def status():
+    try:
+        url = f"http://127.0.0.1:{os.environ['EMU_HTTP_PORT']}/status"
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return json.load(r)
+    except (OSError, ValueError):
+        return None
+
+
+def bridges():
+    """Switch name -> bridge name, from the emulator's environment."""
+    return {k[len("EMU_BR_"):]: v for k, v in os.environ.items()
+            if k.startswith("EMU_BR_")}
+
+
+def dump_substream_flows(only=None):
+    """Every edgetrain sub-stream flow on every switch (or on switch
+    'only'): (switch, match and actions) -> dict(duration, n_bytes,
+    cookie). Empty for a switch whose ovs-vswitchd is not answering."""
+    flows = {}
+    for sw, br in bridges().items():
+        if only and sw != only:
+            continue
+        r = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-flows", br,
+                            SUB_COOKIE], capture_output=True, text=True)
+        for line in r.stdout.splitlines():
+            m = re.search(r"cookie=(0x[0-9a-f]+), duration=([0-9.]+)s, .*"
+                          r"n_bytes=(\d+), (priority=.*)", line)
+            if m:
+                flows[(sw, m.group(4).strip())] = {
+                    "cookie": m.group(1), "duration": float(m.group(2)),
+                    "n_bytes": int(m.group(3))}
+    return flows
+
+
+def wait_for(pred, timeout, step=0.2):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return None
+
+
+def streaming(min_step):
+    """The /status once every stage agent is past 'min_step' of epoch 0 or
+    later, with sub-stream flows on the switches."""
+    st = status()
+    if not st or st.get("run", {}).get("state") != "running" \
+            or not st.get("placement"):
+        return None
+    agents = {a["name"]: a for a in st["agents"]}
+    for p in st["placement"]:
+        m = agents[p["agent"]].get("metrics", {})
+        if m.get("epoch", 0) == 0 and m.get("step", 0) < min_step:
+            return None
+    return st if dump_substream_flows() else None
+
+
+def progress(st, steps_per_epoch):
+    """Steps trained by each stage agent: epoch * steps + step."""
+    agents = {a["name"]: a for a in st["agents"]}
+    return {p["agent"]: agents[p["agent"]].get("metrics", {}).get("epoch", 0)
+            * steps_per_epoch
+            + agents[p["agent"]].get("metrics", {}).get("step", 0)
+            for p in st["placement"]}
+
+
+def run_link_down(args):
+    st = wait_for(lambda: streaming(args.min_step), 120)
+    if not check(st is not None, "run streaming before the fault"):
+        return
+    # The weighted sub-stream to cut: the first multipath stream's second
+    # sub-stream; its first hop link (source edge switch -> next switch).
+    path = next(p for p in st["paths"] if len(p["substreams"]) > 1)
+    sub = path["substreams"][1]
+    a, b = sub["hops"][0], sub["hops"][1]
+    topo = json.load(open(args.topology))
+    link = next(l for l in topo["links"]
+                if {l["a"], l["b"]} == {a, b})
+    idx = topo["links"].index(link)
+    dev = f"{os.environ['EMU_PREFIX']}l{idx}a"
+    swns = f"{os.environ['EMU_PREFIX']}-sw"
+    port = sub["local_port"]
+    say(f"cutting link {a}-{b} ({dev}) under {path['from']}->{path['to']}"
+        f" sub-stream {sub['id']} (port {port}, weight {sub['weight']:.2f})")
+    src_sw = a
+
+    def out_port():
+        """The output port of the sub-stream's forward flow at its first
+        switch, or None."""
+        for (sw, match), _ in dump_substream_flows(src_sw).items():
+            if f"tp_src={port}," in match + ",":
+                m = re.search(r"actions=output:(\d+)", match)
+                return m.group(1) if m else "drop"
+        return None
+
+    before = out_port()
+    if not check(before is not None, f"sub-stream flow at {src_sw} found"
+                 f" (output port {before})"):
+        return
+    t0 = time.time()
+    subprocess.run(["ip", "netns", "exec", swns, "ip", "link", "set", dev,
+                    "down"], check=True)
+    say(f"link down at {stamp(t0)} (command took"
+        f" {(time.time() - t0) * 1e3:.0f} ms)")
+    # Re-routed: the sub-stream's flow at its first switch no longer points
+    # at the dead link (withdrawn: the base flows carry it; or re-pinned).
+    new = wait_for(lambda: (lambda p: p != before and p)(out_port() or "gone"),
+                   10, step=0.01)
+    t_flows = time.time() - t0
+    say(f"flows off the dead link seen at {stamp(time.time())}")
+    check(new is not None and t_flows < 1.0,
+          f"re-routed within 1 s: flows off the dead link after"
+          f" {t_flows * 1e3:.0f} ms (port {before} -> {new})")
+    # The controller's new plan: no sub-stream over the dead link.
+    def replanned():
+        s = status()
+        if not s:
+            return None
+        for p in s["paths"]:
+            if p["from"] == path["from"]:
+                hops = [tuple(x["hops"][i:i + 2]) for x in p["substreams"]
+                        for i in range(len(x["hops"]) - 1)]
+                if (a, b) not in hops and (b, a) not in hops:
+                    return s
+        return None
+    s = wait_for(replanned, 10, step=0.05)
+    t_plan = time.time() - t0
+    check(s is not None and t_plan < 1.0 + 1.0,
+          f"new paths planned and assigned after {t_plan * 1e3:.0f} ms"
+          " (status polled every 50 ms)")
+    if s:
+        for p in s["paths"]:
+            if p["from"] == path["from"]:
+                for x in p["substreams"]:
+                    say(f"  now {p['from']}->{p['to']} sub-stream {x['id']}"
+                        f" port {x['local_port']}: {','.join(x['hops'])}"
+                        f" weight {x['weight']:.2f}")
+    # The controller's own timestamps: port-status seen, flows installed.
+    seen = synced = None
+    with open(os.path.join(os.environ["EMU_RUNDIR"], "controller.log")) as f:
+        for line in f:
+            t = log_time(line)
+            if t is None or t < t0 - 0.5:
+                continue
+            if seen is None and re.search(r"openflow: link \d+ .* down", line):
+                seen = t
+            elif seen is not None and "installed on every" in line:
+                synced = t
+                break
+    if seen is not None and synced is not None:
+        say(f"controller: port-status {1e3 * (seen - t0):.0f} ms after the"
+            f" link went down, re-routed flows installed"
+            f" {1e3 * (synced - t0):.0f} ms after")
+        check(synced - t0 < 1.0, "re-routed flows installed within 1 s"
+              f" (controller log: {1e3 * (synced - t0):.0f} ms)")
+    say(f"figure: reroute_ms={t_flows * 1e3:.0f} replan_ms={t_plan * 1e3:.0f}"
+        + (f" controller_install_ms={1e3 * (synced - t0):.0f}"
+           if synced else ""))
+
+
+def run_controller_restart(args):
+    st = wait_for(lambda: streaming(args.min_step), 120)
+    if not check(st is not None, "run streaming before the fault"):
+        return
+    before = dump_substream_flows()
+    placement = sorted((p["stage"], p["agent"]) for p in st["placement"])
+    run_id = st["run"]["run_id"]
+    prog0 = progress(st, args.steps)
+    t0 = time.time()
+    os.kill(int(os.environ["EMU_PID"]), signal.SIGUSR1)
+    # During the outage: the flows stay and keep counting bytes.
+    samples = []
+    while time.time() - t0 < args.outage:
+        time.sleep(0.5)
+        samples.append((time.time() - t0, dump_substream_flows()))
+    os.kill(int(os.environ["EMU_PID"]), signal.SIGUSR2)
+    t_down = time.time() - t0
+    kept = all(set(f) == set(before) for _, f in samples)
+    check(kept and samples, f"all {len(before)} sub-stream flows stayed"
+          f" while the controller was down ({len(samples)} samples)")
+    last = samples[-1][1] if samples else {}
+    grew = [k for k in before
+            if k in last and last[k]["n_bytes"] > before[k]["n_bytes"]]
+    moved = sum(last[k]["n_bytes"] - before[k]["n_bytes"] for k in grew)
+    check(before and len(grew) == len(before),
+          f"traffic went on during the {t_down:.1f} s outage: {len(grew)} of"
+          f" {len(before)} sub-stream flows counted {moved / 1e6:.1f} MB more")
+
+    # Back: the same run, adopted, same placement.
+    def adopted():
+        s = status()
+        if not s or s.get("run", {}).get("run_id") != run_id:
+            return None
+        if s["run"].get("state") not in ("running", "done"):
+            return None
+        agents = {a["name"]: a for a in s["agents"]}
+        if not all(agents[p["agent"]].get("metrics") for p in s["placement"]):
+            return None
+        return s
+    s = wait_for(adopted, 30)
+    t_back = time.time() - t0
+    check(s is not None and sorted((p["stage"], p["agent"])
+                                   for p in s["placement"]) == placement,
+          f"restarted controller adopted run {run_id} with the same placement"
+          f" ({t_back:.1f} s after the kill)")
+    if s:
+        prog1 = progress(s, args.steps)
+        adv = {a: prog1[a] - prog0.get(a, 0) for a in prog1}
+        check(all(v > 0 for v in adv.values()),
+              "every stage agent's step counter advanced across the outage: "
+              + ", ".join(f"{a} +{v}" for a, v in adv.items()))
+        say(f"figure: outage_s={t_down:.1f} steps_advanced="
+            + ",".join(f"{a}:{v}" for a, v in adv.items())
+            + f" adopted_after_s={t_back:.1f}")
+    # Once the switches are back with the restarted controller: the same
+    # flows, not re-added (duration went on) and still counting.
+    def switches_back():
+        s = status()
+        return s and all(x.get("connected") for x in s.get("switches", []))
+    sw = wait_for(switches_back, 20)
+    check(sw is not None, f"every switch reconnected to the restarted"
+          f" controller ({time.time() - t0:.1f} s after the kill)")
+    time.sleep(1.0)                 # its first sync, if it had one to do
+    t1 = time.time()
+    after = dump_substream_flows()
+    reset = [k for k in before if k not in after or after[k]["duration"]
+             < before[k]["duration"] + (t1 - t0) - 2.0]
+    check(not reset and after,
+          f"no flow removed or re-added across the restart: {len(before)}"
+          f" sub-stream flows, durations went on"
+          + (f" (reset: {reset[:3]})" if reset else ""))
+    more = [k for k in before if k in after
+            and after[k]["n_bytes"] > before[k]["n_bytes"]]
+    check(len(more) == len(before), f"byte counters kept growing on"
+          f" {len(more)} of {len(before)} flows (not reset)")
+
+
+def run_switch_restart(args):
+    st = wait_for(lambda: streaming(args.min_step), 120)
+    if not check(st is not None, "run streaming before the fault"):
+        return
+    before = dump_substream_flows()
+    rundir = os.environ["EMU_RUNDIR"]
+    with open(f"{rundir}/ovs-vswitchd.pid") as f:
+        pid = int(f.read())
+    t0 = time.time()
+    subprocess.run(["ovs-appctl", "-t", f"{rundir}/ovs-vswitchd.ctl",
+                    "exit"], check=False, capture_output=True)
+
+    def gone():
+        try:
+            os.kill(pid, 0)
+            return False
+        except ProcessLookupError:
+            return True
+    check(wait_for(gone, 10, step=0.02), "ovs-vswitchd exited")
+    subprocess.run(os.environ["EMU_VSWITCHD"].split(), check=True,
+                   stderr=subprocess.DEVNULL)
+    t_up = time.time() - t0
+    say(f"ovs-vswitchd restarted in {t_up * 1e3:.0f} ms (all flows lost)")
+
+    def all_back():
+        f = dump_substream_flows()
+        return f if set(before) <= set(f) else None
+    after = wait_for(all_back, 30, step=0.05)
+    t_back = time.time() - t0
+    fresh = after and all(after[k]["duration"] < t_back + 1 for k in before)
+    check(after is not None and fresh and t_back - t_up < 3.0,
+          f"all {len(before)} sub-stream flows back"
+          f" {(t_back - t_up) * 1e3:.0f} ms after ovs-vswitchd was up again"
+          f" (bound 3 s; {t_back * 1e3:.0f} ms after it was stopped)")
+    say(f"figure: resync_ms={(t_back - t_up) * 1e3:.0f}"
+        f" switch_down_ms={t_back * 1e3:.0f}"
+        f" vswitchd_restart_ms={t_up * 1e3:.0f}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("scenario", choices=["link-down", "controller-restart",
+                                         "switch-restart"])
+    ap.add_argument("out")
+    ap.add_argument("--topology")
+    ap.add_argument("--min-step", type=int, default=20,
+                    help="inject once every stage is past this step")
+    ap.add_argument("--steps", type=int, default=100,
+                    help="steps per epoch (training and evaluation)")
+    ap.add_argument("--outage", type=float, default=2.0)
+    args = ap.parse_args()
+    try:
+        {"link-down": run_link_down,
+         "controller-restart": run_controller_restart,
+         "switch-restart": run_switch_restart}[args.scenario](args)
+    except Exception as e:          # noqa: BLE001 - reported as a failure
+        check(False, f"{args.scenario}: {type(e).__name__}: {e}")
+    with open(os.path.join(args.out, "during.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
