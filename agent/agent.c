@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "assign.h"
 #include "log.h"
 #include "model.h"
 #include "resume.h"
@@ -326,24 +327,21 @@ tx_room_cb(void *arg)
     pump_out(arg);
 }
 
-/* The stage's input shape: the output of block first_block - 1. */
+/* The stage's input shape: the output of block first_block - 1, with the
+ * compute thread's model defaults (agent_model_config). */
 static void
 stage_input_shape(const Edgetrain__Assignment *a, uint32_t hwc[3])
 {
     struct mn_config c;
-    mn_config_default(&c);
-    const Edgetrain__ModelConfig *m = a->model;
-    if (m) {
-        c.alpha = m->alpha > 0 ? m->alpha : c.alpha;
-        c.input_size = m->input_size ? (int) m->input_size : c.input_size;
-        c.in_channels = m->in_channels ? (int) m->in_channels : 1;
-    }
     int h = 0, w = 0, ch = 0;
+    hwc[0] = hwc[1] = hwc[2] = 0;
+    if (!a->model) {
+        return;
+    }
+    agent_model_config(a->model, &c);
     if (a->first_block >= 1
         && !mn_block_shape(&c, (int) a->first_block - 1, &h, &w, &ch)) {
         hwc[0] = (uint32_t) h, hwc[1] = (uint32_t) w, hwc[2] = (uint32_t) ch;
-    } else {
-        hwc[0] = hwc[1] = hwc[2] = 0;
     }
 }
 
@@ -458,8 +456,11 @@ apply_assignment(struct agent *ag, Edgetrain__Assignment *a)
             (unsigned long long) a->run_id, a->generation, a->first_block,
             a->last_block, a->stage_index + 1, a->stage_count,
             a->n_upstream, a->n_downstream);
-    if (!a->model || a->first_block < 1 || a->last_block < a->first_block) {
-        report_error(ag, EINVAL, "assignment without a model or blocks");
+    /* A bad Assignment changes nothing: the current one (if any) stays. */
+    char err[256];
+    if (agent_assignment_check(a, ag->memory, err, sizeof err)) {
+        ET_WARN("controller %s: %s; refused", ag->opt.controller, err);
+        report_error(ag, EINVAL, err);
         protobuf_c_message_free_unpacked(&a->base, NULL);
         return;
     }
@@ -692,6 +693,32 @@ read_key(struct agent *ag, const char *path)
     return 0;
 }
 
+/* The I/O side before anything connects: event loop, the two queues, the
+ * stream receiver (accepting nobody until an Assignment names its
+ * upstreams) and the management timers. tests/fuzz/fuzz_assignment.c
+ * builds its agent with this too. */
+static void
+agent_io_init(struct agent *ag)
+{
+    ag->base = event_base_new();
+    ag->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    et_queue_init(&ag->to_compute, ag->opt.queue_chunks, ag->wake_fd, false,
+                  true);
+    et_queue_init(&ag->to_io, ag->opt.queue_chunks, ag->wake_fd, true,
+                  false);
+    static const char *const none[1] = {NULL};
+    struct et_stream_rx_config rc = {.name = ag->opt.name,
+                                     .window = ag->opt.window,
+                                     .upstreams = none};
+    struct et_stream_rx_cbs cbs = {.ready = rx_ready_cb,
+                                   .error = rx_error_cb,
+                                   .request = rx_request_cb, .arg = ag};
+    ag->rx = et_stream_rx_create(ag->base, &rc, &cbs);
+    ag->mgmt_retry = evtimer_new(ag->base, mgmt_retry_cb, ag);
+    ag->mgmt_hb = evtimer_new(ag->base, heartbeat_cb, ag);
+    ag->mgmt_backoff_ms = 200;
+}
+
 int
 agent_run(const struct agent_options *opt)
 {
@@ -709,21 +736,7 @@ agent_run(const struct agent_options *opt)
     }
     signal(SIGPIPE, SIG_IGN);
     et_stream_tune_malloc();
-    ag->base = event_base_new();
-    ag->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    et_queue_init(&ag->to_compute, ag->opt.queue_chunks, ag->wake_fd, false,
-                  true);
-    et_queue_init(&ag->to_io, ag->opt.queue_chunks, ag->wake_fd, true,
-                  false);
-
-    struct et_stream_rx_config rc = {.name = opt->name, .window =
-                                     ag->opt.window, .n_upstreams = 0};
-    static const char *const none[1] = {NULL};
-    rc.upstreams = none;        /* nobody until an assignment names them */
-    struct et_stream_rx_cbs cbs = {.ready = rx_ready_cb,
-                                   .error = rx_error_cb,
-                                   .request = rx_request_cb, .arg = ag};
-    ag->rx = et_stream_rx_create(ag->base, &rc, &cbs);
+    agent_io_init(ag);
     const char *listen = opt->listen ? opt->listen : "127.0.0.1:0";
     uint16_t port;
     int err = et_stream_rx_listen(ag->rx, listen, &port);
@@ -763,10 +776,6 @@ agent_run(const struct agent_options *opt)
     ag->stats_ev = event_new(ag->base, -1, EV_PERSIST, stats_cb, ag);
     struct timeval st = {5, 0};
     event_add(ag->stats_ev, &st);
-    ag->mgmt_retry = evtimer_new(ag->base, mgmt_retry_cb, ag);
-    ag->mgmt_hb = evtimer_new(ag->base, heartbeat_cb, ag);
-    ag->mgmt_backoff_ms = 200;
-
     if (pthread_create(&ag->compute, NULL, agent_compute_main, ag)) {
         ET_ERROR("cannot start the compute thread");
         return 1;
@@ -781,19 +790,20 @@ agent_run(const struct agent_options *opt)
     struct et_stream_rx_stats rs;
     et_stream_rx_get_stats(ag->rx, &rs);
     ET_INFO("streams at exit: received %llu, delivered in order %llu, "
-            "duplicates %llu, gaps %llu, rejected connections %llu",
-            (unsigned long long) rs.received,
+            "duplicates %llu, gaps %llu, asked again %llu, rejected "
+            "connections %llu", (unsigned long long) rs.received,
             (unsigned long long) rs.delivered,
             (unsigned long long) rs.duplicates, (unsigned long long) rs.gaps,
-            (unsigned long long) rs.rejected);
+            (unsigned long long) rs.nacks, (unsigned long long) rs.rejected);
     if (ag->tx) {
         struct et_stream_tx_stats ts;
         et_stream_tx_get_stats(ag->tx, &ts);
         ET_INFO("stream to %s at exit: %llu chunks sent, %llu acked, %u "
-                "unacked, %llu resent", ag->tx_peer,
+                "unacked, %llu resent (%llu reported missing)", ag->tx_peer,
                 (unsigned long long) ts.next_seq,
                 (unsigned long long) ts.acked, ts.held,
-                (unsigned long long) ts.resent);
+                (unsigned long long) ts.resent + ts.nack_resent,
+                (unsigned long long) ts.nack_resent);
     }
     et_stream_tx_destroy(ag->tx);
     et_stream_rx_destroy(ag->rx);

@@ -12,6 +12,7 @@
  *
  * Talks to the I/O thread only through ag->to_compute and ag->to_io. */
 #include "agent.h"
+#include "assign.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -213,14 +214,7 @@ compute_setup(struct compute *cp, Edgetrain__Assignment *a)
     cp->source = a->first_block == 1;
     cp->sink = a->n_downstream == 0;
 
-    mn_config_default(&cp->cfg);
-    cp->cfg.alpha = mc->alpha > 0 ? mc->alpha : 0.5f;
-    cp->cfg.input_size = mc->input_size ? (int) mc->input_size : 32;
-    cp->cfg.in_channels = mc->in_channels ? (int) mc->in_channels : 1;
-    cp->cfg.classes = mc->classes ? (int) mc->classes : 10;
-    cp->cfg.head_pool = mc->head_pool ? (int) mc->head_pool : 4;
-    cp->cfg.batch_capacity = mc->batch ? (int) mc->batch : 128;
-    cp->cfg.seed = mc->seed;
+    agent_model_config(mc, &cp->cfg);
     cp->cfg.threads = cp->ag->opt.threads;
     if (mn_config_check(&cp->cfg, err, sizeof err)) {
         send_error(cp, EINVAL, "assignment: model config: %s", err);
@@ -827,6 +821,10 @@ agent_compute_main(void *arg)
             cp->stage_gen++;
             Edgetrain__Assignment *a = edgetrain__assignment__unpack(
                 NULL, m->meta_len, m->meta);
+            if (!a) {
+                send_error(cp, EINVAL, "assignment: does not unpack in the "
+                           "compute thread");
+            }
             if (!a || compute_setup(cp, a)) {
                 if (!cp->a && a) {
                     edgetrain__assignment__free_unpacked(a, NULL);

@@ -123,6 +123,8 @@ struct et_stream_tx_stats {
     uint32_t held;              /* chunks held (unacked), <= window+pending */
     uint32_t unsent;            /* held chunks waiting for a sub-stream */
     uint64_t resent;            /* chunks sent again after a sub-stream died */
+    uint64_t nack_resent;       /* ... because the receiver reported one
+                                 * missing (Credit.head_missing) */
     uint64_t payload_bytes_acked;
     size_t n_substreams;
     struct et_substream_stats subs[16];
@@ -204,6 +206,9 @@ struct et_stream_rx_config {
     uint32_t expect_hwc[3];     /* chunk H, W, C; 0 = not checked */
     uint32_t max_n;             /* chunk N at most; 0 = not checked */
     uint32_t gap_timeout_ms;    /* hole at the head this long = gap; 0: 3000 */
+    uint32_t nack_ms;           /* hole at the head this long: ask the sender
+                                 * to send it again (repeated as long as it
+                                 * lasts); 0: 400 */
 };
 
 struct et_stream_rx_stats {
@@ -211,6 +216,7 @@ struct et_stream_rx_stats {
     uint64_t delivered;         /* chunks popped, in order */
     uint64_t duplicates;
     uint64_t gaps;              /* holes reported after gap_timeout */
+    uint64_t nacks;             /* head chunks asked for again */
     uint64_t rejected;          /* connections closed for bad input */
     uint64_t bytes;             /* bytes read from all data connections */
     uint32_t queued;            /* chunks held (in window, not yet popped) */

@@ -71,6 +71,8 @@ struct rx_stream {
     uint64_t max_seen;                  /* highest seq + 1 received */
     uint32_t incarnation;               /* Credit.stream_incarnation */
     double hole_since;                  /* head missing, later ones here */
+    uint64_t hole_seq;                  /* ... that head: 'consumed' then */
+    double nacked_at;                   /* last head_missing Credit; 0: none */
     bool gap_reported;
 };
 
@@ -140,6 +142,9 @@ rx_cfg_copy(struct et_stream_rx *rx, const struct et_stream_rx_config *cfg)
     if (!rx->cfg.gap_timeout_ms) {
         rx->cfg.gap_timeout_ms = 3000;
     }
+    if (!rx->cfg.nack_ms) {
+        rx->cfg.nack_ms = 400;
+    }
 }
 
 /* ------------------------------------------------------------------------
@@ -192,30 +197,39 @@ stream_free(struct et_stream_rx *rx, struct rx_stream *s)
     rx->st.streams--;
 }
 
-/* Sends Credit{W, consumed} on 'c'. */
+/* Sends Credit{W, consumed, head_missing} on 'c'. */
 static void
-conn_send_credit(struct et_stream_conn *c)
+conn_send_credit(struct et_stream_conn *c, bool head_missing)
 {
     Edgetrain__Credit cr = EDGETRAIN__CREDIT__INIT;
     cr.chunks = c->rx->cfg.window;
     cr.acked_seq = c->stream->consumed;
     cr.stream_incarnation = c->stream->incarnation;
+    cr.head_missing = head_missing;
     et_frame_encode_evbuffer(c->out, ET_MSG_CREDIT, &cr.base, NULL, 0,
                              NULL, NULL);
     conn_flush(c);
 }
 
 /* Grants credit on every connection of 's' (a Credit may be lost with a
- * dying connection; the absolute form makes repeats harmless). */
+ * dying connection; the absolute form makes repeats harmless), asking for
+ * the head chunk again if 'head_missing'. */
 static void
-stream_credit(struct et_stream_rx *rx, struct rx_stream *s)
+stream_send_credit(struct et_stream_rx *rx, struct rx_stream *s,
+                   bool head_missing)
 {
     for (struct et_stream_conn *c = rx->conns; c; c = c->next) {
         if (c->stream == s) {
-            conn_send_credit(c);
+            conn_send_credit(c, head_missing);
         }
     }
     s->credited = s->consumed;
+}
+
+static void
+stream_credit(struct et_stream_rx *rx, struct rx_stream *s)
+{
+    stream_send_credit(rx, s, false);
 }
 
 struct et_chunk *
@@ -385,7 +399,7 @@ conn_hello(struct et_stream_conn *c, const Edgetrain__StreamHello *h)
     ET_INFO("stream from %s: sub-stream %u connected from %s "
             "(generation %u)", h->from, h->substream_id, c->peer,
             h->generation);
-    conn_send_credit(c);
+    conn_send_credit(c, false);
     return true;
 }
 
@@ -707,7 +721,11 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     rx->st.connections++;
 }
 
-/* Reports holes at a stream's head that last longer than the timeout. */
+/* Watches holes at a stream's head: after nack_ms (and again every
+ * nack_ms while it lasts) the sender is asked for the chunk again, since it
+ * is probably stuck in a stalled sub-stream (TCP's retransmission timer
+ * backs off to seconds) while the others deliver; after gap_timeout_ms the
+ * hole is reported. It is never skipped. */
 static void
 gap_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -721,13 +739,28 @@ gap_timer_cb(evutil_socket_t fd, short what, void *arg)
                     && s->max_seen > s->consumed;
         if (!hole) {
             s->hole_since = 0;
+            continue;
+        }
+        if (!s->hole_since || s->hole_seq != s->consumed) {
+            /* A new hole: the timer looks every 100 ms, and brief holes
+             * of different chunks must not add up to one long one. */
+            s->hole_since = now;
+            s->hole_seq = s->consumed;
+            s->nacked_at = 0;
             s->gap_reported = false;
             continue;
         }
-        if (!s->hole_since) {
-            s->hole_since = now;
-        } else if (!s->gap_reported
-                   && now - s->hole_since >= rx->cfg.gap_timeout_ms / 1e3) {
+        if (now - (s->nacked_at ? s->nacked_at : s->hole_since)
+            >= rx->cfg.nack_ms / 1e3) {
+            ET_DEBUG("stream from %s: chunk %llu missing for %.2f s; asking "
+                     "for it again", s->from,
+                     (unsigned long long) s->consumed, now - s->hole_since);
+            stream_send_credit(rx, s, true);
+            s->nacked_at = now;
+            rx->st.nacks++;
+        }
+        if (!s->gap_reported
+            && now - s->hole_since >= rx->cfg.gap_timeout_ms / 1e3) {
             char msg[200];
             snprintf(msg, sizeof msg, "stream from %s: chunk %llu missing "
                      "for %.1f s while later chunks up to %llu wait; not "
@@ -759,7 +792,7 @@ et_stream_rx_create(struct event_base *base,
         rx->cbs = *cbs;
     }
     rx->timer = event_new(base, -1, EV_PERSIST, gap_timer_cb, rx);
-    struct timeval tv = {0, 250 * 1000};
+    struct timeval tv = {0, 100 * 1000};
     event_add(rx->timer, &tv);
     return rx;
 }

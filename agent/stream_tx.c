@@ -11,11 +11,13 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
+#include <linux/tcp.h>           /* struct tcp_info with notsent_bytes */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "codec.h"
@@ -23,6 +25,7 @@
 #include "wire.h"
 
 #define TX_MAX_SUBS 16
+#define TX_STALL_SAMPLE_US 100000   /* how often TCP progress is looked at */
 
 enum substream_state {
     SUB_DOWN,           /* waiting for the retry timer */
@@ -38,6 +41,8 @@ struct et_substream {
     struct event *retry;
     int backoff_ms;
     double cur;                 /* smooth weighted round-robin state */
+    uint64_t tcp_acked;         /* tcp_info bytes_acked at the last look */
+    double progress_at;         /* when it last grew, or nothing was due */
     uint64_t bytes, chunks, reconnects;
     bool credited;              /* the receiver answered this connection's
                                  * StreamHello with a Credit: nothing is
@@ -66,6 +71,10 @@ struct et_stream_tx {
     uint64_t acked;             /* every seq below is consumed */
     uint32_t window;            /* seqs below acked + window may be out */
     uint64_t resent, payload_acked;
+    uint64_t nack_resent;
+    uint64_t nack_seq;          /* seq + 1 of the last head_missing resend */
+    double nack_at;             /* when it was sent */
+    struct event *stall_timer;  /* samples the sub-streams' TCP progress */
 
     void (*room_cb)(void *);
     void *room_arg;
@@ -77,6 +86,10 @@ struct et_stream_tx {
 };
 
 static void tx_pump(struct et_stream_tx *, bool notify);
+static int tx_write_chunk(struct et_stream_tx *, struct et_substream *,
+                          struct et_chunk *);
+static void tx_stall_timer_cb(evutil_socket_t, short, void *);
+static double now_s(void);
 static void sub_connect(struct et_substream *);
 
 static void
@@ -136,6 +149,9 @@ et_stream_tx_create(struct event_base *base,
     tx->max_pending = cfg->max_pending ? cfg->max_pending : 8;
     tx->sub_buffer = cfg->substream_buffer ? cfg->substream_buffer
                      : (size_t) 8 << 20;
+    tx->stall_timer = event_new(base, -1, EV_PERSIST, tx_stall_timer_cb, tx);
+    struct timeval tv = {0, TX_STALL_SAMPLE_US};
+    event_add(tx->stall_timer, &tv);
     return tx;
 }
 
@@ -216,6 +232,108 @@ sub_free(struct et_substream *s)
     }
 }
 
+static double
+now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* The receiver asks again at most every few hundred ms (and on every
+ * connection of the stream at once): one resend per such round. */
+#define TX_NACK_HOLDOFF_S 0.1
+
+/* A sub-stream whose TCP has had bytes due but none acknowledged for this
+ * long is stalled: a lost segment waiting out the retransmission timer
+ * (200 ms at first, doubling), or a path that is down. A slow path still
+ * gets acknowledgements every round trip. */
+#define TX_STALL_S 0.3
+
+/* Looks at the TCP progress of 's': progress_at moves on while its bytes
+ * are being acknowledged or none are due. */
+static void
+sub_sample_progress(struct et_substream *s, double now)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    if (s->state != SUB_UP || !s->bev
+        || getsockopt(bufferevent_getfd(s->bev), IPPROTO_TCP, TCP_INFO, &ti,
+                      &len)
+        || len < offsetof(struct tcp_info, tcpi_notsent_bytes)
+                 + sizeof ti.tcpi_notsent_bytes) {
+        s->progress_at = now;           /* cannot tell: never "stalled" */
+        return;
+    }
+    bool due = ti.tcpi_unacked || ti.tcpi_notsent_bytes
+               || evbuffer_get_length(bufferevent_get_output(s->bev));
+    if (!due || ti.tcpi_bytes_acked != s->tcp_acked) {
+        s->progress_at = now;
+    }
+    s->tcp_acked = ti.tcpi_bytes_acked;
+}
+
+static void
+tx_stall_timer_cb(evutil_socket_t fd, short what, void *tx_)
+{
+    struct et_stream_tx *tx = tx_;
+    double now = now_s();
+    for (size_t i = 0; i < tx->n_subs; i++) {
+        sub_sample_progress(tx->subs[i], now);
+    }
+}
+
+/* The receiver has missed the chunk at 'acked' for a while although later
+ * ones arrived (Credit.head_missing). If the sub-stream it went on is
+ * stalled, the chunk is stuck there: it is sent again on the connected,
+ * weighted sub-stream with the least queued; the receiver drops whichever
+ * copy comes second. On a sub-stream that is slow but moving it is only
+ * late, and a copy would just cost bandwidth. */
+static void
+tx_resend_head(struct et_stream_tx *tx)
+{
+    struct et_chunk *c = tx->held;
+    if (!c || c->seq != tx->acked || !c->sub) {
+        return;                 /* acked meanwhile, or not sent at all yet */
+    }
+    double now = now_s();
+    if (tx->nack_seq == c->seq + 1 && now - tx->nack_at < TX_NACK_HOLDOFF_S) {
+        return;
+    }
+    sub_sample_progress(c->sub, now);
+    if (now - c->sub->progress_at < TX_STALL_S) {
+        ET_DEBUG("stream to %s: chunk %llu reported missing; its sub-stream "
+                 "%u is moving, not resent", tx->peer,
+                 (unsigned long long) c->seq, c->sub->spec.id);
+        return;
+    }
+    struct et_substream *best = NULL;
+    size_t best_queued = 0;
+    for (size_t i = 0; i < tx->n_subs; i++) {
+        struct et_substream *s = tx->subs[i];
+        if (s == c->sub || s->state != SUB_UP || !s->credited
+            || !(s->spec.weight > 0)) {
+            continue;
+        }
+        size_t q = evbuffer_get_length(bufferevent_get_output(s->bev));
+        if (q < tx->sub_buffer && (!best || q < best_queued)) {
+            best = s;
+            best_queued = q;
+        }
+    }
+    if (!best || tx_write_chunk(tx, best, c)) {
+        return;
+    }
+    ET_INFO("stream to %s: chunk %llu reported missing, sub-stream %u "
+            "stalled for %.1f s; sent again on sub-stream %u", tx->peer,
+            (unsigned long long) c->seq, c->sub->spec.id,
+            now - c->sub->progress_at, best->spec.id);
+    c->sub = best;
+    tx->nack_seq = c->seq + 1;
+    tx->nack_at = now;
+    tx->nack_resent++;
+}
+
 /* The receiver's stream state is new (its agent restarted, or it ended
  * the stream for a resume) and expects seq 'acked' next. What it had
  * acked is gone with the old state; the chunks held here continue its
@@ -238,8 +356,8 @@ tx_receiver_restarted(struct et_stream_tx *tx, uint64_t acked)
             (unsigned long long) acked, tx->n_held);
 }
 
-/* Applies a Credit that came on 's': releases acked chunks and widens the
- * window. */
+/* Applies a Credit that came on 's': releases acked chunks, widens the
+ * window, and resends the head chunk if the receiver reports it missing. */
 static void
 tx_credit(struct et_stream_tx *tx, struct et_substream *s,
           const Edgetrain__Credit *cr)
@@ -294,6 +412,9 @@ tx_credit(struct et_stream_tx *tx, struct et_substream *s,
     }
     if (cr->acked_seq > tx->acked) {
         tx->acked = cr->acked_seq;
+    }
+    if (cr->head_missing) {
+        tx_resend_head(tx);
     }
 }
 
@@ -358,6 +479,8 @@ sub_event_cb(struct bufferevent *bev, short what, void *arg)
                                  ET_MSG_STREAM_HELLO, &h.base, NULL, 0,
                                  NULL, NULL);
         s->state = SUB_UP;
+        s->tcp_acked = 0;
+        s->progress_at = now_s();
         s->backoff_ms = 100;
         ET_INFO("stream to %s: sub-stream %u up (local port %u -> %u)",
                 tx->peer, s->spec.id, s->spec.local_port,
@@ -724,6 +847,7 @@ et_stream_tx_get_stats(const struct et_stream_tx *tx,
     st->held = tx->n_held;
     st->unsent = tx->n_unsent;
     st->resent = tx->resent;
+    st->nack_resent = tx->nack_resent;
     st->payload_bytes_acked = tx->payload_acked;
     st->n_substreams = tx->n_subs;
     for (size_t i = 0; i < tx->n_subs; i++) {
@@ -744,6 +868,7 @@ et_stream_tx_destroy(struct et_stream_tx *tx)
         return;
     }
     tx->closing = true;
+    event_free(tx->stall_timer);
     for (size_t i = 0; i < tx->n_subs; i++) {
         sub_free(tx->subs[i]);
     }

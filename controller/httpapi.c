@@ -7,12 +7,14 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "auth.h"
 #include "dashboard.h"
@@ -146,6 +148,41 @@ other_cb(struct evhttp_request *req, void *http_)
                "GET /metrics, POST /start\n");
 }
 
+/* A listening socket on numeric HOST:PORT. evhttp_bind_socket() asks
+ * getaddrinfo() with AI_ADDRCONFIG, which finds no IPv4 address for
+ * 127.0.0.1 in a network namespace with only loopback up (where the
+ * emulator and the TLS test run controllers). Returns the fd or -1 with
+ * errno set. */
+static int
+listen_numeric(const char *host, const char *port)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICHOST
+                                         | AI_NUMERICSERV};
+    struct addrinfo *ai;
+    int e = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
+    if (e) {
+        errno = e == EAI_SYSTEM ? errno : EINVAL;
+        return -1;
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    0);
+    int one = 1;
+    if (fd < 0
+        || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one)
+        || bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 128)) {
+        e = errno;
+        if (fd >= 0) {
+            close(fd);
+        }
+        freeaddrinfo(ai);
+        errno = e;
+        return -1;
+    }
+    freeaddrinfo(ai);
+    return fd;
+}
+
 int
 httpapi_create(struct event_base *base, const char *addr,
                const struct httpapi_handlers *h, void *aux,
@@ -167,11 +204,15 @@ httpapi_create(struct event_base *base, const char *addr,
     http->h = *h;
     http->aux = aux;
     http->http = evhttp_new(base);
-    struct evhttp_bound_socket *bs = http->http
-        ? evhttp_bind_socket_with_handle(http->http, host, (uint16_t) port)
-        : NULL;
+    errno = 0;
+    int fd = listen_numeric(host, colon + 1);
+    struct evhttp_bound_socket *bs = http->http && fd >= 0
+        ? evhttp_accept_socket_with_handle(http->http, fd) : NULL;
     if (!bs) {
-        int e = errno ? errno : EADDRINUSE;
+        int e = errno ? errno : ENOMEM;
+        if (fd >= 0) {
+            close(fd);
+        }
         ET_ERROR("http: cannot listen on %s: %s", addr, strerror(e));
         httpapi_destroy(http);
         return e;

@@ -70,10 +70,7 @@ fz_write_seeds(const char *dir)
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    if (getenv("ET_FUZZ_SEEDS")) {
-        fz_write_seeds(getenv("ET_FUZZ_SEEDS"));
-        exit(0);
-    }
+    fz_seeds_main(fz_write_seeds);
     return 0;
 }
 

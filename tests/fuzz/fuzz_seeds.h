@@ -1,4 +1,4 @@
-/* Seed writing shared by the fuzz targets (ET_FUZZ_SEEDS=DIR). */
+/* Shared by the fuzz targets: seed writing (ET_FUZZ_SEEDS=DIR), log. */
 #ifndef ET_FUZZ_SEEDS_H
 #define ET_FUZZ_SEEDS_H 1
 
@@ -16,5 +16,22 @@ fz_seed_write(const char *dir, const char *name, const void *p, size_t n)
         exit(1);
     }
 }
+
+/* ET_FUZZ_SEEDS=DIR: the target writes its seeds there and the process
+ * exits (call first in LLVMFuzzerInitialize). */
+static void
+fz_seeds_main(void (*write_seeds)(const char *dir))
+{
+    const char *dir = getenv("ET_FUZZ_SEEDS");
+    if (dir) {
+        write_seeds(dir);
+        exit(0);
+    }
+}
+
+/* The log of the code under test: errors only, everything with
+ * ET_FUZZ_VERBOSE=1 (to see where an input goes). Needs log.h. */
+#define FZ_LOG_LEVEL() \
+    et_log_set_level(getenv("ET_FUZZ_VERBOSE") ? ET_LOG_DEBUG : ET_LOG_ERROR)
 
 #endif

@@ -81,11 +81,8 @@ fz_write_seeds(const char *dir)
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    et_log_set_level(ET_LOG_ERROR);
-    if (getenv("ET_FUZZ_SEEDS")) {
-        fz_write_seeds(getenv("ET_FUZZ_SEEDS"));
-        exit(0);
-    }
+    FZ_LOG_LEVEL();
+    fz_seeds_main(fz_write_seeds);
     fz_base = event_base_new();
     return 0;
 }

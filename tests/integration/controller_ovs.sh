@@ -20,6 +20,7 @@ BUILD=${BUILD:-build}
 BIN=$BUILD/bin
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 . "$HERE/lib/ovs.sh"
+. "$HERE/lib/check.sh"
 TCPFLOW="python3 $HERE/lib/tcpflow.py"
 
 skip() { echo "SKIP: controller_ovs: $*"; exit 0; }
@@ -32,7 +33,6 @@ n=$(( $$ % 100000 ))
 P=etc$n
 D=$(mktemp -d /tmp/et-ctlovs.XXXXXX)
 NS1=${P}h1 NS2=${P}h2 SW=${P}sw
-failures=0
 pids=""
 
 cleanup() {
@@ -49,24 +49,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-pass() { echo "PASS: $1"; }
-fail() { echo "FAIL: $1"; failures=$((failures + 1)); }
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-wait_for() {   # FILE PATTERN SECONDS [COUNT]
-    _end=$(( $(now_ms) + $3 * 1000 ))
-    while [ "$(grep -c -- "$2" "$1" 2>/dev/null)" -lt "${4:-1}" ]; do
-        [ "$(now_ms)" -ge "$_end" ] && return 1
-        sleep 0.05
-    done
-}
-flow_actions() {
-    ovs-ofctl -O OpenFlow13 dump-flows "$1" "$2" 2>/dev/null |
-        sed -n 's/.*actions=//p' | head -n 1
-}
-flow_packets() {
-    ovs-ofctl -O OpenFlow13 dump-flows "$1" "$2" 2>/dev/null |
-        sed -n 's/.*n_packets=\([0-9]*\).*/\1/p' | head -n 1
-}
 status_py() {   # python expression over s (the /status document)
     "$BIN/edgetrain" status --controller "127.0.0.1:$HPORT" --json |
         python3 -c "import json,sys; s=json.load(sys.stdin); sys.exit(0 if ($1) else 1)"
@@ -76,36 +58,9 @@ status_py() {   # python expression over s (the /status document)
 ip netns add "$NS1" || skip "cannot create network namespaces"
 ip netns add "$NS2"
 ovs_start "$D" "$SW" || { fail "private ovs-vswitchd starts"; exit 1; }
-veth() {
-    ip -n "$SW" link add "$1" type veth peer name "$2" &&
-    ip netns exec "$SW" ethtool -K "$1" tx off >/dev/null &&
-    ip netns exec "$SW" ethtool -K "$2" tx off >/dev/null &&
-    ip -n "$SW" link set "$1" up && ip -n "$SW" link set "$2" up
-}
-host() {
-    ip -n "$SW" link add "$2" type veth peer name eth0 netns "$1" &&
-    ip netns exec "$1" ethtool -K eth0 tx off >/dev/null &&
-    ip netns exec "$SW" ethtool -K "$2" tx off >/dev/null &&
-    ip -n "$1" addr add "$3/24" dev eth0 &&
-    ip -n "$1" link set eth0 up && ip -n "$1" link set lo up &&
-    ip -n "$SW" link set "$2" up
-}
-ok=1
-host "$NS1" s1p1 10.0.0.1 || ok=0
-host "$NS2" s2p1 10.0.0.2 || ok=0
-veth s1p2 s2p2 || ok=0
-veth s1p3 s2p3 || ok=0
+ovs_two_links "$SW" "$NS1" "$NS2" "$P" ||
+    { fail "namespaces, veths and bridges set up"; exit 1; }
 B1=${P}b1 B2=${P}b2
-for b in 1 2; do
-    ovs-vsctl add-br "${P}b$b" -- set bridge "${P}b$b" datapath_type=netdev \
-        protocols=OpenFlow13 fail_mode=secure \
-        other-config:datapath-id=000000000000000$b || ok=0
-    for p in 1 2 3; do
-        ovs-vsctl add-port "${P}b$b" "s${b}p$p" -- \
-            set interface "s${b}p$p" ofport_request=$p || ok=0
-    done
-done
-[ "$ok" = 1 ] || { fail "namespaces, veths and bridges set up"; exit 1; }
 
 cat >"$D/topo.json" <<EOF
 {"name": "two-links",
@@ -125,7 +80,7 @@ EOF
     >"$D/ctl.out" 2>"$D/ctl.err" &
 CTLPID=$!
 pids="$pids $CTLPID"
-wait_for "$D/ctl.out" "^listening" 5 || { fail "controller starts"; exit 1; }
+wait_grep "$D/ctl.out" "^listening" 5 || { fail "controller starts"; exit 1; }
 MPORT=$(sed -n 's/^listening mgmt=\([0-9]*\) http=.*/\1/p' "$D/ctl.out")
 HPORT=$(sed -n 's/^listening mgmt=[0-9]* http=\([0-9]*\)/\1/p' "$D/ctl.out")
 for b in 1 2; do ovs-vsctl set-controller "${P}b$b" "unix:$D/of.sock"; done
@@ -144,7 +99,7 @@ status_py 'all(x["connected"] for x in s["switches"])' &&
     pass "both switches connect to the controller" ||
     fail "both switches connect to the controller"
 
-wait_for "$D/h1.out" "^assignment" 5
+wait_grep "$D/h1.out" "^assignment" 5
 if grep -q 'stage=0/2 .*down=h2@10.0.0.2:5001 subs=\[0:41000->5001 w=0.5000 hops=s1,s2;1:41001->5001 w=0.5000 hops=s1,s2\]' "$D/h1.out" &&
    grep -q 'stage=1/2 .*up=h1@10.0.0.1:5001' "$D/h2.out"; then
     pass "assignments: h1 -> h2 over two sub-streams of weight 0.5 (ports 41000, 41001)"
@@ -162,13 +117,13 @@ fi
 
 # Both sub-streams pinned, on different links, both directions.
 _end=$(( $(now_ms) + 5000 ))
-while [ -z "$(flow_actions "$B1" "tcp,in_port=1,tp_src=41001")" ]; do
+while [ -z "$(ovs_flow_actions "$B1" "tcp,in_port=1,tp_src=41001")" ]; do
     [ "$(now_ms)" -ge "$_end" ] && break
     sleep 0.1
 done
-a0=$(flow_actions "$B1" "tcp,in_port=1,tp_src=41000")
-a1=$(flow_actions "$B1" "tcp,in_port=1,tp_src=41001")
-r0=$(flow_actions "$B2" "tcp,in_port=1,tp_dst=41000")
+a0=$(ovs_flow_actions "$B1" "tcp,in_port=1,tp_src=41000")
+a1=$(ovs_flow_actions "$B1" "tcp,in_port=1,tp_src=41001")
+r0=$(ovs_flow_actions "$B2" "tcp,in_port=1,tp_dst=41000")
 echo "s1: sub-stream 0 -> $a0, sub-stream 1 -> $a1; s2 reverse of 0 -> $r0"
 if [ -n "$a0" ] && [ -n "$a1" ] && [ "$a0" != "$a1" ] &&
    [ "$(echo "$a0 $a1" | tr ' ' '\n' | sort | tr '\n' ' ')" = "output:2 output:3 " ] &&
@@ -192,13 +147,13 @@ pids="$pids $!"
 # two clients late).
 _end=$(( $(now_ms) + 8000 ))
 while :; do
-    c00=$(flow_packets "$B2" "tcp,in_port=$port0,tp_src=41000")
-    c11=$(flow_packets "$B2" "tcp,in_port=$port1,tp_src=41001")
+    c00=$(ovs_flow_packets "$B2" "tcp,in_port=$port0,tp_src=41000")
+    c11=$(ovs_flow_packets "$B2" "tcp,in_port=$port1,tp_src=41001")
     [ "${c00:-0}" -gt 20 ] && [ "${c11:-0}" -gt 20 ] && break
     [ "$(now_ms)" -ge "$_end" ] && break
     sleep 0.2
 done
-c01=$(flow_packets "$B2" "tcp,in_port=$port1,tp_src=41000")
+c01=$(ovs_flow_packets "$B2" "tcp,in_port=$port1,tp_src=41000")
 echo "at s2: sub-stream 0 on port $port0: ${c00:-none} packets (other link ${c01:-none}); sub-stream 1 on port $port1: ${c11:-none}"
 if [ "${c00:-0}" -gt 20 ] && [ "${c11:-0}" -gt 20 ] && [ -z "$c01" ]; then
     pass "traffic of each sub-stream follows its own link (per-flow counters)"
@@ -211,7 +166,7 @@ t0=$(now_ms)
 ip -n "$SW" link set "s1p$port0" down
 moved=""
 while [ $(( $(now_ms) - t0 )) -lt 5000 ]; do
-    c=$(flow_packets "$B2" "tcp,in_port=$port1,tp_src=41000")
+    c=$(ovs_flow_packets "$B2" "tcp,in_port=$port1,tp_src=41000")
     if [ "${c:-0}" -gt 0 ]; then moved=$(( $(now_ms) - t0 )); break; fi
     sleep 0.02
 done
@@ -221,7 +176,7 @@ if [ -n "$moved" ] && [ "$moved" -lt 1000 ]; then
 else
     fail "link down: sub-stream re-routed within 1 s (${moved:-never} ms)"
 fi
-if wait_for "$D/h1.out" "gen=2 stage=0/2" 3 &&
+if wait_grep "$D/h1.out" "gen=2 stage=0/2" 3 &&
    grep 'gen=2 stage=0/2' "$D/h1.out" | grep -q 'subs=\[0:41000->5001 w=1.0000 hops=s1,s2\]'; then
     pass "agents get generation 2: one sub-stream left, weight 1"
 else
@@ -230,7 +185,7 @@ fi
 status_py "[l['up'] for l in s['links'] if not l['access']] .count(False) == 1 and s['run']['path_replans'] >= 1 and s['run']['generation'] == 2" &&
     pass "/status: the link is down, paths re-planned, generation 2" ||
     fail "/status: the link is down, paths re-planned, generation 2"
-[ "$(flow_actions "$B1" "tcp,in_port=1,tp_src=41000")" = "output:$port1" ] &&
+[ "$(ovs_flow_actions "$B1" "tcp,in_port=1,tp_src=41000")" = "output:$port1" ] &&
     pass "dump-flows: sub-stream 0 now leaves s1 on port $port1" ||
     fail "dump-flows: sub-stream 0 now leaves s1 on port $port1"
 

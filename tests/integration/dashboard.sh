@@ -20,7 +20,6 @@
 # Without chromium it prints SKIP and counts nothing.
 set -u
 BUILD=${BUILD:-build}
-BIN=$BUILD/bin
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 TOPO=$HERE/../topology/diamond-4pi.json
 
@@ -29,62 +28,34 @@ CHROMIUM=$(command -v chromium || command -v chromium-browser) ||
     skip "needs chromium (Debian package chromium)"
 command -v python3 >/dev/null 2>&1 || skip "needs python3"
 
-D=$(mktemp -d /tmp/et-dash.XXXXXX)
-failures=0
-pids=""
-cleanup() {
-    for p in $pids; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    if [ "$failures" -ne 0 ]; then
-        echo "--- controller log (tail) ---"; tail -n 20 "$D/ctl.err"
-    fi
-    [ -z "${KEEP:-}" ] && rm -rf "$D"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-pass() { echo "PASS: $1"; }
-fail() { echo "FAIL: $1"; failures=$((failures + 1)); }
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-wait_for() {   # FILE PATTERN SECONDS
-    _end=$(( $(now_ms) + $3 * 1000 ))
-    until grep -q -- "$2" "$1" 2>/dev/null; do
-        [ "$(now_ms)" -ge "$_end" ] && return 1
-        sleep 0.05
-    done
-}
+T=$(mktemp -d /tmp/et-dash.XXXXXX)
+. tests/lib/procs.sh
 # chromium MODE OUT: a fresh profile each time; the virtual-time budget
 # lets the page run its first polls of /status before the DOM is taken.
 chromium() {
-    _prof=$(mktemp -d "$D/profile.XXXXXX")
+    _prof=$(mktemp -d "$T/profile.XXXXXX")
     if [ "$1" = dom ]; then _mode=--dump-dom; else _mode=--screenshot="$2"; fi
     timeout 60 "$CHROMIUM" --headless --no-sandbox --disable-gpu \
         --disable-quic --no-first-run --disable-background-networking \
         --disable-component-update --disable-sync --disable-dev-shm-usage \
         --user-data-dir="$_prof" --window-size=1400,1250 \
         --virtual-time-budget=3500 $_mode "http://127.0.0.1:$HPORT/" \
-        >"$D/chromium.out" 2>"$D/chromium.err"
+        >"$T/chromium.out" 2>"$T/chromium.err"
     _rc=$?
-    [ "$1" = dom ] && cp "$D/chromium.out" "$2"
+    [ "$1" = dom ] && cp "$T/chromium.out" "$2"
     rm -rf "$_prof"
     return $_rc
 }
 
-"$BIN/edgetrain-controller" --topology "$TOPO" --listen 127.0.0.1:0 \
-    --http 127.0.0.1:0 --expect-agents 4 --stages 4 --substreams 2 \
-    --epochs 1000 --heartbeat-ms 1000 >"$D/ctl.out" 2>"$D/ctl.err" &
-pids="$pids $!"
-wait_for "$D/ctl.out" "^listening" 5 || { fail "controller starts"; exit 1; }
-MPORT=$(sed -n 's/^listening mgmt=\([0-9]*\) http=.*/\1/p' "$D/ctl.out")
-HPORT=$(sed -n 's/^listening mgmt=[0-9]* http=\([0-9]*\)/\1/p' "$D/ctl.out")
+start_controller ctl --topology "$TOPO" --expect-agents 4 --stages 4 \
+    --substreams 2 --epochs 1000 --heartbeat-ms 1000 ||
+    { fail "controller starts"; exit 1; }
 for a in pi1 pi2 pi3 pi4; do
-    "$BIN/edgetrain" agent-sim --controller "127.0.0.1:$MPORT" --name "$a" \
-        --metrics-ms 200 --epoch-ms 1000 --eval --exit-after-ms 60000 \
-        >"$D/sim-$a.out" 2>&1 &
-    pids="$pids $!"
+    sim "sim-$a.out" --name "$a" --metrics-ms 200 --epoch-ms 1000 --eval \
+        --exit-after-ms 60000
 done
 for a in pi1 pi2 pi3 pi4; do
-    wait_for "$D/sim-$a.out" "^assignment" 10 || fail "agent-sim $a assigned"
+    wait_for "$T/sim-$a.out" 10 "^assignment" || fail "agent-sim $a assigned"
 done
 sleep 1.5    # metrics and a first evaluation arrive
 
@@ -111,14 +82,14 @@ then pass "GET / and /dashboard serve the self-contained page"
 else fail "GET / and /dashboard serve the self-contained page"; fi
 
 # 2. Two renderings a few seconds apart, each against /status.
-chromium dom "$D/dom1.html" || fail "chromium dumps the DOM (1)"
-python3 -c "import urllib.request,sys; sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:$HPORT/status').read().decode())" >"$D/status.json"
+chromium dom "$T/dom1.html" || fail "chromium dumps the DOM (1)"
+python3 -c "import urllib.request,sys; sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:$HPORT/status').read().decode())" >"$T/status.json"
 sleep 2.5
-chromium dom "$D/dom2.html" || fail "chromium dumps the DOM (2)"
-SHOT=${SCREENSHOT:-$D/shot.png}
+chromium dom "$T/dom2.html" || fail "chromium dumps the DOM (2)"
+SHOT=${SCREENSHOT:-$T/shot.png}
 chromium shot "$SHOT" || fail "chromium takes a screenshot"
 
-cat >"$D/check.py" <<'PY'
+cat >"$T/check.py" <<'PY'
 import json, sys
 from html.parser import HTMLParser
 
@@ -211,8 +182,8 @@ if len(sys.argv) > 5:
           png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20000)
 sys.exit(1 if fails else 0)
 PY
-python3 "$D/check.py" sim "$D/status.json" "$D/dom1.html" "$D/dom2.html" "$SHOT" ||
-    failures=$((failures + 1))
+python3 "$T/check.py" sim "$T/status.json" "$T/dom1.html" "$T/dom2.html" "$SHOT" ||
+    fails=$((fails + 1))
 for p in $pids; do kill "$p" 2>/dev/null; done
 wait 2>/dev/null
 pids=""
@@ -232,20 +203,20 @@ else
     HPORT=$(free_port)
     id=$(printf "%03x" $(( ($$ + 7) % 4096 )))
     (cd "$HERE/.." && exec timeout 300 topology/emulate topology/diamond-4pi.json \
-        --bin "$BIN" --id "$id" --out "$D/emu" --threads 1 --seconds 240 \
+        --bin "$BIN" --id "$id" --out "$T/emu" --threads 1 --seconds 240 \
         --http-port "$HPORT" --mgmt-port "$(free_port)" \
         --openflow-port "$(free_port)" --data 'fashion-mnist?test-limit=1000' -- \
         --alpha 0.5 --input 32 --channels 1 --classes 10 --head-pool 4 \
         --batch 128 --micro-batch 32 --epochs 3 --steps-per-epoch 80 \
         --stages 4 --lr 0.004 --seed 5 --data 'fashion-mnist?test-limit=1000' \
-        --exit-when-done) >"$D/emu.log" 2>&1 &
+        --exit-when-done) >"$T/emu.log" 2>&1 &
     EMUPID=$!
     pids="$EMUPID"
     # Wait until every stage has reported training steps.
     _end=$(( $(now_ms) + 120000 ))
-    until status_to "$D/emu-status.json" && python3 -c "
+    until status_to "$T/emu-status.json" && python3 -c "
 import json, sys
-s = json.load(open('$D/emu-status.json'))
+s = json.load(open('$T/emu-status.json'))
 st = {p['agent'] for p in s['placement']}
 ok = s['run']['state'] == 'running' and st and all(
     a.get('metrics', {}).get('step', 0) > 0 for a in s['agents'] if a['name'] in st)
@@ -255,20 +226,20 @@ sys.exit(0 if ok else 1)" 2>/dev/null; do
         fi
         sleep 0.5
     done
-    if chromium dom "$D/emu-dom1.html" && status_to "$D/emu-status.json" &&
-       sleep 2 && chromium dom "$D/emu-dom2.html"; then
-        python3 "$D/check.py" emu "$D/emu-status.json" "$D/emu-dom1.html" \
-            "$D/emu-dom2.html" || failures=$((failures + 1))
+    if chromium dom "$T/emu-dom1.html" && status_to "$T/emu-status.json" &&
+       sleep 2 && chromium dom "$T/emu-dom2.html"; then
+        python3 "$T/check.py" emu "$T/emu-status.json" "$T/emu-dom1.html" \
+            "$T/emu-dom2.html" || fails=$((fails + 1))
     else
         fail "emu: chromium renders the dashboard of the emulated job"
-        tail -n 20 "$D/emu.log"
+        tail -n 20 "$T/emu.log"
     fi
     if wait "$EMUPID"; then
         pass "emu: the emulated run finishes"
     else
-        fail "emu: the emulated run finishes"; tail -n 20 "$D/emu.log"
+        fail "emu: the emulated run finishes"; tail -n 20 "$T/emu.log"
     fi
     pids=""
 fi
 
-[ "$failures" -eq 0 ]
+[ "$fails" -eq 0 ]

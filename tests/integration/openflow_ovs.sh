@@ -54,38 +54,18 @@ trap 'exit 1' INT TERM
 
 wait_log() { wait_grep "$D/driver.log" "$@"; }
 
-# flow_packets BRIDGE MATCH: n_packets of the (first) flow matching MATCH.
-flow_packets() {
-    ovs-ofctl -O OpenFlow13 dump-flows "$1" "$2" 2>/dev/null |
-        sed -n 's/.*n_packets=\([0-9]*\).*/\1/p' | head -n 1
-}
-flow_actions() {
-    ovs-ofctl -O OpenFlow13 dump-flows "$1" "$2" 2>/dev/null |
-        sed -n 's/.*actions=//p' | head -n 1
-}
-edgetrain_flows() {
-    ovs-ofctl -O OpenFlow13 dump-flows "$1" \
-        cookie=0xed6e000000000000/0xffff000000000000 2>/dev/null |
-        grep -c cookie=
-}
 
 # --- network ----------------------------------------------------------------
 ip netns add "$NS1" || skip "cannot create network namespaces"
 ip netns add "$NS2"
 ovs_start "$D" "$SW" || { fail "private ovs-vswitchd starts"; exit 1; }
 
-setup_ok=1
-ovs_host "$SW" "$NS1" s1p1 10.0.0.1 || setup_ok=0
-ovs_host "$SW" "$NS2" s2p1 10.0.0.2 || setup_ok=0
-ovs_veth "$SW" s1p2 s2p2 || setup_ok=0
-ovs_veth "$SW" s1p3 s2p3 || setup_ok=0
 B1=${P}b1 B2=${P}b2
-for b in 1 2; do
-    ovs_of_bridge "${P}b$b" 000000000000000$b s${b}p1 s${b}p2 s${b}p3 ||
-        setup_ok=0
-done
-[ "$setup_ok" = 1 ] && pass "namespaces, veths and two netdev bridges set up" ||
-    { fail "namespaces, veths and two netdev bridges set up"; exit 1; }
+if ovs_two_links "$SW" "$NS1" "$NS2" "$P"; then
+    pass "namespaces, veths and two netdev bridges set up"
+else
+    fail "namespaces, veths and two netdev bridges set up"; exit 1
+fi
 
 cat >"$D/topo" <<EOF
 switch s1 0x1
@@ -115,11 +95,11 @@ wait_log "port-status s1 2 up" 5 && wait_log "port-status s2 3 up" 5 &&
 
 # table-miss + ip and arp for 2 hosts = 5 flows per switch.
 _end=$(( $(now_ms) + 5000 ))
-while [ "$(edgetrain_flows "$B1")" -lt 5 ] || [ "$(edgetrain_flows "$B2")" -lt 5 ]; do
+while [ "$(ovs_edgetrain_flows "$B1")" -lt 5 ] || [ "$(ovs_edgetrain_flows "$B2")" -lt 5 ]; do
     [ "$(now_ms)" -ge "$_end" ] && break
     sleep 0.1
 done
-if [ "$(edgetrain_flows "$B1")" -eq 5 ] && [ "$(edgetrain_flows "$B2")" -eq 5 ] &&
+if [ "$(ovs_edgetrain_flows "$B1")" -eq 5 ] && [ "$(ovs_edgetrain_flows "$B2")" -eq 5 ] &&
    ovs-ofctl -O OpenFlow13 dump-flows "$B1" | grep -q 'priority=100,arp,arp_tpa=10.0.0.2 actions=output:2'; then
     pass "dump-flows shows table-miss, ip and arp base flows on both switches"
 else
@@ -138,10 +118,10 @@ echo "route 2 0 1 40002 5001 1" >&3
 echo "commit" >&3
 wait_log "flows-synced gen=1" 5 && pass "routes installed (flows-synced)" ||
     fail "routes installed (flows-synced)"
-if [ "$(flow_actions "$B1" "tcp,in_port=1,tp_src=40001")" = "output:2" ] &&
-   [ "$(flow_actions "$B1" "tcp,in_port=1,tp_src=40002")" = "output:3" ] &&
-   [ "$(flow_actions "$B2" "tcp,in_port=1,tp_dst=40002")" = "output:3" ] &&
-   [ "$(edgetrain_flows "$B1")" -eq 9 ] && [ "$(edgetrain_flows "$B2")" -eq 9 ]; then
+if [ "$(ovs_flow_actions "$B1" "tcp,in_port=1,tp_src=40001")" = "output:2" ] &&
+   [ "$(ovs_flow_actions "$B1" "tcp,in_port=1,tp_src=40002")" = "output:3" ] &&
+   [ "$(ovs_flow_actions "$B2" "tcp,in_port=1,tp_dst=40002")" = "output:3" ] &&
+   [ "$(ovs_edgetrain_flows "$B1")" -eq 9 ] && [ "$(ovs_edgetrain_flows "$B2")" -eq 9 ]; then
     pass "exact-match sub-stream flows in both directions on both switches"
 else
     fail "exact-match sub-stream flows in both directions on both switches"
@@ -156,10 +136,10 @@ pids="$pids $!"
 ip netns exec "$NS1" $TCPFLOW client 10.0.0.2 5001 40002 3 10 &
 pids="$pids $!"
 sleep 2
-a_link0=$(flow_packets "$B2" "tcp,in_port=2,tp_src=40001")
-a_link1=$(flow_packets "$B2" "tcp,in_port=3,tp_src=40001")
-b_link1=$(flow_packets "$B2" "tcp,in_port=3,tp_src=40002")
-b_link0=$(flow_packets "$B2" "tcp,in_port=2,tp_src=40002")
+a_link0=$(ovs_flow_packets "$B2" "tcp,in_port=2,tp_src=40001")
+a_link1=$(ovs_flow_packets "$B2" "tcp,in_port=3,tp_src=40001")
+b_link1=$(ovs_flow_packets "$B2" "tcp,in_port=3,tp_src=40002")
+b_link0=$(ovs_flow_packets "$B2" "tcp,in_port=2,tp_src=40002")
 echo "sub-stream 1: link0 ${a_link0:-none} packets, link1 ${a_link1:-none}; sub-stream 2: link1 ${b_link1:-none}, link0 ${b_link0:-none}"
 if [ "${a_link0:-0}" -gt 20 ] && [ "${b_link1:-0}" -gt 20 ] &&
    [ -z "$a_link1" ] && [ -z "$b_link0" ]; then
@@ -179,7 +159,7 @@ t0=$(now_ms)
 ip -n "$SW" link set s1p2 down
 moved=""
 while [ $(( $(now_ms) - t0 )) -lt 5000 ]; do
-    c=$(flow_packets "$B2" "tcp,in_port=3,tp_src=40001")
+    c=$(ovs_flow_packets "$B2" "tcp,in_port=3,tp_src=40001")
     if [ "${c:-0}" -gt 0 ]; then moved=$(( $(now_ms) - t0 )); break; fi
     sleep 0.02
 done
@@ -187,7 +167,7 @@ wait_log "reroute-done" 3
 ctl_ms=$(sed -n 's/.*reroute-done ms=\([0-9]*\).*/\1/p' "$D/driver.log" | head -n 1)
 echo "link down -> packets on the new path: ${moved:-never} ms (port-status -> flows synced: ${ctl_ms:-?} ms)"
 if [ -n "$moved" ] && [ "$moved" -lt 1000 ] &&
-   [ "$(flow_actions "$B1" "tcp,in_port=1,tp_src=40001")" = "output:3" ]; then
+   [ "$(ovs_flow_actions "$B1" "tcp,in_port=1,tp_src=40001")" = "output:3" ]; then
     pass "link down re-routed: sub-stream 1 flows over link1 within 1 s (${moved} ms)"
 else
     fail "link down re-routed: sub-stream 1 flows over link1 within 1 s (${moved:-never} ms)"
@@ -222,7 +202,7 @@ echo "commit" >&3
 wait_log "flows-synced gen=3" 5
 cookie=$(ovs-ofctl -O OpenFlow13 dump-flows "$B1" "tcp,in_port=1,tp_src=40001" |
          sed -n 's/.*cookie=\(0x[0-9a-f]*\),.*/\1/p')
-if [ "$cookie" = "0xed6e03000000000b" ] && [ "$(edgetrain_flows "$B1")" -eq 9 ]; then
+if [ "$cookie" = "0xed6e03000000000b" ] && [ "$(ovs_edgetrain_flows "$B1")" -eq 9 ]; then
     pass "new route ids: cookies replaced in place, no flow added or lost"
 else
     fail "new route ids: cookies replaced in place (cookie ${cookie:-none})"
@@ -230,7 +210,7 @@ fi
 
 # --- resync after reconnect ----------------------------------------------------
 ovs-ofctl -O OpenFlow13 add-flow "$B1" "cookie=0x1,priority=50,actions=drop"
-before=$(edgetrain_flows "$B1")
+before=$(ovs_edgetrain_flows "$B1")
 ovs-vsctl del-controller "$B1"
 ovs-vsctl set-controller "$B1" "unix:$D/of.sock"
 wait_log "switch-up s1" 10 2
@@ -241,7 +221,7 @@ while ovs-ofctl -O OpenFlow13 dump-flows "$B1" | grep -q 'cookie=0x1,'; do
 done
 sleep 0.2
 if ! ovs-ofctl -O OpenFlow13 dump-flows "$B1" | grep -q 'cookie=0x1,' &&
-   [ "$(edgetrain_flows "$B1")" -eq "$before" ] && [ "$before" -ge 9 ]; then
+   [ "$(ovs_edgetrain_flows "$B1")" -eq "$before" ] && [ "$before" -ge 9 ]; then
     pass "switch reconnect: full resync removes stray flows, keeps ours ($before)"
 else
     fail "switch reconnect: full resync removes stray flows, keeps ours"

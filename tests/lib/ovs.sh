@@ -11,6 +11,10 @@
 #                            in the same namespace.  Switch ports (veths)
 #                            must be created in NETNS too.
 #   ovs_stop DIR NETNS       stops both (by their pid files), deletes NETNS
+#   ovs_two_links SW NS1 NS2 PREFIX   two bridges, two links, two hosts
+#   ovs_flow_actions BRIDGE MATCH / ovs_flow_packets BRIDGE MATCH
+#                            actions / n_packets of the first flow matching
+#   ovs_edgetrain_flows BRIDGE   how many flows carry edgetrain's cookie
 #
 # Nothing touches a system OVS: no shared socket, db, pid file, log or
 # network device.
@@ -94,4 +98,30 @@ ovs_host() {
     ip -n "$2" addr add "$4/24" dev eth0 &&
     ip -n "$2" link set eth0 up && ip -n "$2" link set lo up &&
     ip -n "$1" link set "$3" up
+}
+
+# ovs_two_links SW NS1 NS2 PREFIX: the network of the two-switch OpenFlow
+# tests on a started OVS: h1 (NS1, 10.0.0.1) on port 1 of bridge PREFIXb1
+# (datapath id 1), h2 (NS2, 10.0.0.2) on port 1 of PREFIXb2 (id 2), and two
+# parallel links between the bridges on their ports 2 and 3.
+ovs_two_links() {
+    ovs_host "$1" "$2" s1p1 10.0.0.1 && ovs_host "$1" "$3" s2p1 10.0.0.2 &&
+    ovs_veth "$1" s1p2 s2p2 && ovs_veth "$1" s1p3 s2p3 &&
+    ovs_of_bridge "${4}b1" 0000000000000001 s1p1 s1p2 s1p3 &&
+    ovs_of_bridge "${4}b2" 0000000000000002 s2p1 s2p2 s2p3
+}
+
+# Flow queries (OpenFlow 1.3 dump-flows of a bridge of this OVS).
+ovs_flow_actions() {
+    ovs-ofctl -O OpenFlow13 dump-flows "$1" "$2" 2>/dev/null |
+        sed -n 's/.*actions=//p' | head -n 1
+}
+ovs_flow_packets() {
+    ovs-ofctl -O OpenFlow13 dump-flows "$1" "$2" 2>/dev/null |
+        sed -n 's/.*n_packets=\([0-9]*\).*/\1/p' | head -n 1
+}
+ovs_edgetrain_flows() {
+    ovs-ofctl -O OpenFlow13 dump-flows "$1" \
+        cookie=0xed6e000000000000/0xffff000000000000 2>/dev/null |
+        grep -c cookie=
 }

@@ -650,6 +650,249 @@ test_gap_and_duplicate(void **state)
     teardown_fx(fx);
 }
 
+/* Holes at the head that come and go (each chunk a little late) are not
+ * one long gap, however long some hole is present. */
+static void
+test_brief_holes_are_not_a_gap(void **state)
+{
+    struct fixture *fx = setup(16, EDGETRAIN__DTYPE__DTYPE_F32, 4);
+    et_stream_rx_destroy(fx->rx);
+    struct et_stream_rx_config rc;
+    rx_config(&rc, 16);
+    rc.gap_timeout_ms = 500;
+    rc.nack_ms = 10000;
+    struct et_stream_rx_cbs cbs = {.ready = on_ready, .error = on_error,
+                                   .arg = fx};
+    fx->rx = et_stream_rx_create(fx->base, &rc, &cbs);
+    assert_int_equal(et_stream_rx_listen(fx->rx, "127.0.0.1:0", &fx->port),
+                     0);
+    int fd = rogue_connect(fx);
+    rogue_hello(fd, "up", TOKEN);
+    rogue_chunk(fd, 1, 8);                  /* 0 late */
+    for (uint64_t k = 0; k < 5; k++) {      /* 1.5 s of holes, each 0.3 s */
+        run_until(fx, errors_enough, 0.3);
+        rogue_chunk(fd, 2 * k, 8);          /* the late one arrives ... */
+        rogue_chunk(fd, 2 * k + 3, 8);      /* ... and the next is late */
+    }
+    rogue_chunk(fd, 10, 8);
+    want_popped = 12;
+    assert_true(run_until(fx, popped_enough, 5));
+    struct et_stream_rx_stats rs;
+    et_stream_rx_get_stats(fx->rx, &rs);
+    assert_int_equal(rs.gaps, 0);
+    assert_int_equal(fx->errors, 0);
+    assert_false(fx->bad_order);
+    close(fd);
+    teardown_fx(fx);
+}
+
+/* ---- a hand-driven end of a connection, beside the event loop ---------- */
+
+struct hand {
+    int fd;
+    uint8_t buf[1 << 20];
+    size_t len;
+};
+
+/* Runs 'base' and reads 'h' until a whole frame of 'type' is in; returns
+ * its unpacked meta (free with protobuf_c_message_free_unpacked) or NULL
+ * after 'secs'. Frames of other types are skipped. */
+static ProtobufCMessage *
+hand_read(struct event_base *base, struct hand *h, int type, double secs)
+{
+    double end = now_s() + secs;
+    while (now_s() < end) {
+        struct et_frame f;
+        size_t used;
+        if (h->len && et_frame_decode_buf(h->buf, h->len, false, &f, &used)
+                      == 0) {
+            memmove(h->buf, h->buf + used, h->len - used);
+            h->len -= used;
+            if (f.hdr.type == type) {
+                return f.msg;
+            }
+            protobuf_c_message_free_unpacked(f.msg, NULL);
+            continue;
+        }
+        struct timeval tv = {0, 10 * 1000};
+        event_base_loopexit(base, &tv);
+        event_base_loop(base, EVLOOP_ONCE);
+        ssize_t n = recv(h->fd, h->buf + h->len, sizeof h->buf - h->len,
+                         MSG_DONTWAIT);
+        if (n > 0) {
+            h->len += (size_t) n;
+        }
+    }
+    return NULL;
+}
+
+static void
+hand_credit(int fd, uint64_t acked, bool head_missing)
+{
+    Edgetrain__Credit cr = EDGETRAIN__CREDIT__INIT;
+    cr.chunks = 8;
+    cr.acked_seq = acked;
+    cr.head_missing = head_missing;
+    send_frame(fd, ET_MSG_CREDIT, &cr.base, NULL, 0);
+}
+
+/* A hole at the head that outlasts nack_ms makes the receiver ask for the
+ * chunk again (Credit.head_missing), repeatedly while it lasts, and no
+ * more once it is filled. */
+static void
+test_receiver_asks_for_missing_head(void **state)
+{
+    struct event_base *base = event_base_new();
+    struct et_stream_rx_config rc;
+    rx_config(&rc, 8);
+    rc.nack_ms = 200;
+    struct fixture fx0 = {.base = base};
+    struct et_stream_rx_cbs cbs = {.ready = on_ready, .error = on_error,
+                                   .arg = &fx0};
+    struct fixture *fx = &fx0;
+    fx->rx = et_stream_rx_create(base, &rc, &cbs);
+    assert_int_equal(et_stream_rx_listen(fx->rx, "127.0.0.1:0", &fx->port),
+                     0);
+    consume_on_ready = true;
+    check_tol = 0;
+    static struct hand h;
+    h.fd = rogue_connect(fx);
+    h.len = 0;
+    rogue_hello(h.fd, "up", TOKEN);
+    rogue_chunk(h.fd, 0, 8);
+    rogue_chunk(h.fd, 1, 8);
+    rogue_chunk(h.fd, 3, 8);                /* 2 is stuck somewhere */
+    want_popped = 2;
+    assert_true(run_until(fx, popped_enough, 5));
+    Edgetrain__Credit *cr = NULL;
+    double t0 = now_s();
+    while (!cr && now_s() - t0 < 5) {
+        cr = (Edgetrain__Credit *) hand_read(base, &h, ET_MSG_CREDIT, 5);
+        if (cr && !cr->head_missing) {
+            protobuf_c_message_free_unpacked(&cr->base, NULL);
+            cr = NULL;
+        }
+    }
+    assert_non_null(cr);
+    printf("asked for chunk %llu again after %.2f s\n",
+           (unsigned long long) cr->acked_seq, now_s() - t0);
+    assert_int_equal(cr->acked_seq, 2);
+    protobuf_c_message_free_unpacked(&cr->base, NULL);
+    struct et_stream_rx_stats rs;
+    et_stream_rx_get_stats(fx->rx, &rs);
+    assert_true(rs.nacks >= 1);
+    rogue_chunk(h.fd, 2, 8);
+    want_popped = 4;
+    assert_true(run_until(fx, popped_enough, 5));
+    et_stream_rx_get_stats(fx->rx, &rs);
+    uint64_t nacks = rs.nacks;
+    run_until(fx, errors_enough, 0.6);      /* no hole now: no new request */
+    et_stream_rx_get_stats(fx->rx, &rs);
+    assert_int_equal(rs.nacks, nacks);
+    assert_int_equal(rs.gaps, 0);
+    assert_false(fx->bad_order);
+    close(h.fd);
+    et_stream_rx_destroy(fx->rx);
+    event_base_free(base);
+}
+
+/* The sender answers Credit.head_missing by sending the head chunk again
+ * on another sub-stream if the one it went on is stalled (here: its
+ * receiver stops reading, so TCP gets no acknowledgement), not while that
+ * one is still moving; once per request round (the receiver asks on every
+ * connection at once). */
+static void
+test_sender_resends_reported_missing(void **state)
+{
+    struct event_base *base = event_base_new();
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;           /* inherited: a stalled reader stalls TCP */
+    setsockopt(l, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    socklen_t alen = sizeof a;
+    assert_int_equal(bind(l, (struct sockaddr *) &a, sizeof a), 0);
+    assert_int_equal(listen(l, 4), 0);
+    assert_int_equal(getsockname(l, (struct sockaddr *) &a, &alen), 0);
+    char addr[32];
+    snprintf(addr, sizeof addr, "127.0.0.1:%u", ntohs(a.sin_port));
+    struct et_stream_tx_config tc = {
+        .from = "up", .peer = "down", .peer_addr = addr, .run_id = 77,
+        .token = TOKEN, .token_len = sizeof TOKEN, .generation = 1,
+        .dtype = EDGETRAIN__DTYPE__DTYPE_F32, .max_pending = 8,
+        .substream_buffer = 64 * 1024,
+    };
+    struct et_stream_tx *tx = et_stream_tx_create(base, &tc);
+    assert_non_null(tx);
+    struct et_substream_spec sp[2] = {{.id = 1, .weight = 0.5},
+                                      {.id = 2, .weight = 0.5}};
+    assert_int_equal(et_stream_tx_set_substreams(tx, sp, 2, 1), 0);
+    static struct hand h[2];    /* [0]: sub-stream 1, [1]: sub-stream 2 */
+    for (int i = 0; i < 2; i++) {
+        struct hand tmp = {.fd = accept(l, NULL, NULL)};
+        assert_true(tmp.fd >= 0);
+        Edgetrain__StreamHello *m = (Edgetrain__StreamHello *) hand_read(
+            base, &tmp, ET_MSG_STREAM_HELLO, 5);
+        assert_non_null(m);
+        assert_true(m->substream_id == 1 || m->substream_id == 2);
+        h[m->substream_id - 1].fd = tmp.fd;
+        h[m->substream_id - 1].len = 0;
+        protobuf_c_message_free_unpacked(&m->base, NULL);
+    }
+    for (int i = 0; i < 2; i++) {
+        hand_credit(h[i].fd, 0, false);
+    }
+    /* 256 KiB chunks; the smooth round-robin puts 0 and 2 on sub-stream 1,
+     * whose reader never reads, and 1 and 3 on sub-stream 2. */
+    for (uint64_t s = 0; s < 4; s++) {
+        assert_int_equal(et_stream_tx_send(tx, make_chunk(s, 4, 32, 16)), 0);
+    }
+    struct timeval tv = {0, 30 * 1000};
+    event_base_loopexit(base, &tv);
+    event_base_dispatch(base);
+    /* Asked at once: sub-stream 1 was moving a moment ago, no copy. */
+    hand_credit(h[0].fd, 0, true);
+    hand_credit(h[1].fd, 0, true);
+    for (uint64_t want = 1; want <= 3; want += 2) {
+        Edgetrain__Chunk *c = (Edgetrain__Chunk *) hand_read(
+            base, &h[1], ET_MSG_CHUNK, 5);
+        assert_non_null(c);
+        assert_int_equal(c->seq, want);
+        protobuf_c_message_free_unpacked(&c->base, NULL);
+    }
+    struct et_stream_tx_stats ts;
+    et_stream_tx_get_stats(tx, &ts);
+    assert_int_equal(ts.nack_resent, 0);
+    /* Sub-stream 1 has now had no acknowledgement for a while. */
+    tv.tv_usec = 600 * 1000;
+    event_base_loopexit(base, &tv);
+    event_base_dispatch(base);
+    hand_credit(h[0].fd, 0, true);
+    hand_credit(h[1].fd, 0, true);
+    Edgetrain__Chunk *again = (Edgetrain__Chunk *) hand_read(
+        base, &h[1], ET_MSG_CHUNK, 5);
+    assert_non_null(again);
+    assert_int_equal(again->seq, 0);
+    protobuf_c_message_free_unpacked(&again->base, NULL);
+    et_stream_tx_get_stats(tx, &ts);
+    assert_int_equal(ts.nack_resent, 1);
+    assert_int_equal(ts.resent, 0);
+    hand_credit(h[0].fd, 4, false);
+    hand_credit(h[1].fd, 4, false);
+    double t0 = now_s();
+    while (et_stream_tx_held(tx) && now_s() - t0 < 5) {
+        tv.tv_usec = 10 * 1000;
+        event_base_loopexit(base, &tv);
+        event_base_loop(base, EVLOOP_ONCE);
+    }
+    assert_int_equal(et_stream_tx_held(tx), 0);
+    et_stream_tx_destroy(tx);
+    close(h[0].fd);
+    close(h[1].fd);
+    close(l);
+    event_base_free(base);
+}
+
 static bool
 popped_target(struct fixture *fx)
 {
@@ -750,6 +993,9 @@ main(void)
         cmocka_unit_test(test_receiver_restart_continues),
         cmocka_unit_test(test_encodings),
         cmocka_unit_test(test_gap_and_duplicate),
+        cmocka_unit_test(test_receiver_asks_for_missing_head),
+        cmocka_unit_test(test_brief_holes_are_not_a_gap),
+        cmocka_unit_test(test_sender_resends_reported_missing),
         cmocka_unit_test(test_bad_input_closes_only_that_connection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
