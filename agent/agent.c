@@ -21,6 +21,7 @@
 #include "assign.h"
 #include "log.h"
 #include "model.h"
+#include "resume.h"
 #include "stream.h"
 #include "wire.h"
 
@@ -63,6 +64,11 @@ mgmt_retry_cb(evutil_socket_t fd, short what, void *arg)
 static void
 mgmt_down(struct agent *ag, const char *why)
 {
+    if (ag->mgmt_pend) {
+        et_frame_clear(ag->mgmt_pend);
+        free(ag->mgmt_pend);
+        ag->mgmt_pend = NULL;
+    }
     if (ag->mgmt) {
         bufferevent_free(ag->mgmt);
         ag->mgmt = NULL;
@@ -121,6 +127,32 @@ heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 
 static void apply_assignment(struct agent *, Edgetrain__Assignment *);
 
+/* A Checkpoint frame from the controller (resume.h): once its payload is
+ * all in, keeps it and returns true; until then parks the frame in
+ * ag->mgmt_pend and returns false. */
+static bool
+mgmt_take_checkpoint(struct agent *ag, struct evbuffer *in, struct et_frame *f)
+{
+    size_t len = f->hdr.payload_len;
+    if (evbuffer_get_length(in) < len) {
+        ag->mgmt_pend = malloc(sizeof *ag->mgmt_pend);
+        *ag->mgmt_pend = *f;
+        return false;
+    }
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf) {
+        ET_WARN("no memory for a %zu-byte checkpoint; dropped", len);
+        evbuffer_drain(in, len);
+        et_frame_clear(f);
+        return true;
+    }
+    et_frame_take_payload(in, buf, len);
+    agent_resume_keep(ag, (Edgetrain__Checkpoint *) f->msg, buf, len);
+    f->msg = NULL;              /* kept */
+    et_frame_clear(f);
+    return true;
+}
+
 static void
 mgmt_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -128,19 +160,31 @@ mgmt_read_cb(struct bufferevent *bev, void *arg)
     struct evbuffer *in = bufferevent_get_input(bev);
     for (;;) {
         struct et_frame f;
-        int err = et_frame_decode_evbuffer(in, &f);
-        if (err == ET_WIRE_AGAIN) {
-            return;
+        if (ag->mgmt_pend) {
+            f = *ag->mgmt_pend;       /* its payload was still arriving */
+            free(ag->mgmt_pend);
+            ag->mgmt_pend = NULL;
+        } else {
+            int err = et_frame_decode_evbuffer(in, &f);
+            if (err == ET_WIRE_AGAIN) {
+                return;
+            }
+            if (err) {
+                char why[128];
+                snprintf(why, sizeof why, "malformed frame from controller: "
+                         "%s", et_wire_strerror(err));
+                mgmt_down(ag, why);
+                return;
+            }
         }
-        if (err) {
-            char why[128];
-            snprintf(why, sizeof why, "malformed frame from controller: %s",
-                     et_wire_strerror(err));
-            mgmt_down(ag, why);
-            return;
+        if (f.hdr.type == ET_MSG_CHECKPOINT) {
+            if (!mgmt_take_checkpoint(ag, in, &f)) {
+                return;               /* the rest of the payload later */
+            }
+            continue;
         }
         if (evbuffer_get_length(in) < f.hdr.payload_len) {
-            /* Nothing the controller sends has a payload; drop it. */
+            /* Only a Checkpoint from the controller has a payload. */
             et_frame_clear(&f);
             mgmt_down(ag, "unexpected payload from controller");
             return;
@@ -310,6 +354,25 @@ same_stage(const Edgetrain__Assignment *a, const Edgetrain__Assignment *b)
            && a->stage_index == b->stage_index;
 }
 
+/* A resume (every stage back to one epoch boundary) ends the streams from
+ * upstream: an upstream agent that restarted cannot continue its old
+ * stream (what this side holds unconsumed came from the dead process and
+ * will never be acked and resent), and a surviving one continues from the
+ * fresh stream's start (stream_tx.c, tx_receiver_restarted), sending its
+ * unacked chunks again; chunks of steps already trained are skipped by the
+ * compute thread. A reconfigure accepting no upstream ends them all. */
+static void
+reset_upstreams(struct agent *ag, const Edgetrain__Assignment *a)
+{
+    const char *none[1] = {NULL};
+    struct et_stream_rx_config rc = {
+        .name = ag->opt.name, .run_id = a->run_id, .token = a->token.data,
+        .token_len = a->token.len, .upstreams = none, .n_upstreams = 0,
+        .window = ag->opt.window,
+    };
+    et_stream_rx_reconfigure(ag->rx, &rc);
+}
+
 /* Points the data streams at what 'a' says: accepted upstreams and the
  * shape they must send, the downstream peer and its sub-streams. */
 static void
@@ -402,11 +465,19 @@ apply_assignment(struct agent *ag, Edgetrain__Assignment *a)
         return;
     }
     /* A re-placement after the last epoch has nothing left to train: keep
-     * the trained stage (it serves inference) instead of starting over. */
-    bool restart = !same_stage(ag->assign, a)
+     * the trained stage (it serves inference) instead of starting over.
+     * A resume (resume_from) restarts even the same stage from the
+     * checkpoint, unless it is a re-send of the generation running. */
+    bool resend = ag->assign && ag->assign->run_id == a->run_id
+                  && ag->assign->generation == a->generation;
+    bool resume = a->resume_from && a->resume_from[0] && !resend;
+    bool new_stage = !same_stage(ag->assign, a);
+    bool restart = (new_stage || resume)
                    && !(ag->assign && ag->assign->run_id == a->run_id
                         && a->start_epoch >= a->model->epochs);
-    if (restart && ag->tx) {
+    /* The same stage resuming keeps its output stream: chunks already in
+     * it are skipped downstream by position (compute.c, chunk_wanted). */
+    if (restart && new_stage && ag->tx) {
         /* This stage's output shape changes: unacked chunks of the old
          * stage must not reach the new downstream stage. A new sender
          * continues the receiver's stream from its acked position. */
@@ -416,12 +487,18 @@ apply_assignment(struct agent *ag, Edgetrain__Assignment *a)
         ag->tx = NULL;
         ag->tx_peer[0] = '\0';
     }
+    if (restart && resume) {
+        reset_upstreams(ag, a);
+    }
     configure_streams(ag, a);
     if (restart) {
         struct et_qmsg *m = et_qmsg_new(ET_QMSG_ASSIGN);
         m->meta_len = protobuf_c_message_get_packed_size(&a->base);
         m->meta = malloc(m->meta_len + 1);
         protobuf_c_message_pack(&a->base, m->meta);
+        if (resume) {
+            agent_resume_attach(ag, a, m);
+        }
         if (et_queue_push(&ag->to_compute, m, false)) {
             et_qmsg_free(m);
         } else {
@@ -746,6 +823,11 @@ agent_run(const struct agent_options *opt)
     if (ag->assign) {
         protobuf_c_message_free_unpacked(&ag->assign->base, NULL);
     }
+    if (ag->mgmt_pend) {
+        et_frame_clear(ag->mgmt_pend);
+        free(ag->mgmt_pend);
+    }
+    agent_resume_clear(ag);
     event_base_free(ag->base);
     free(ag->key);
     free(ag);

@@ -21,6 +21,7 @@
 struct event;
 struct event_base;
 struct bufferevent;
+struct et_frame;
 struct et_stream_rx;
 struct et_stream_tx;
 
@@ -62,6 +63,13 @@ struct agent {
     uint64_t memory;
     double gflops;
     char data_addr[128];
+
+    /* A Checkpoint frame from the controller whose payload is still
+     * arriving, and the last checkpoint received (resume.h). */
+    struct et_frame *mgmt_pend;
+    Edgetrain__Checkpoint *resume_meta;
+    uint8_t *resume_buf;
+    size_t resume_len;
 
     /* Current assignment (I/O thread's copy). */
     Edgetrain__Assignment *assign;

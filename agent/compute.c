@@ -73,6 +73,12 @@ struct compute {
     size_t ep_images;
     double ep_compute, ep_t0, ep_t1, ep_data, ep_send;
     struct et_qmsg *pending;    /* control message seen mid-epoch */
+
+    /* Position of the last step begun (epoch << 32 | step): a resumed
+     * pipeline may still carry chunks of steps this stage has trained;
+     * see chunk_wanted(). */
+    bool have_key, resume_pending;
+    uint64_t last_key, chunks_skipped;
 };
 
 static double
@@ -387,7 +393,9 @@ save_checkpoint(struct compute *cp, uint32_t epoch)
 {
     uint8_t *buf = NULL;
     size_t len = 0;
-    if (mn_stage_save_buf(cp->runner->stage, false, &buf, &len)) {
+    /* With the optimiser state: a stage resumed from it (on this agent or
+     * another) continues exactly where it stood. */
+    if (mn_stage_save_buf(cp->runner->stage, true, &buf, &len)) {
         send_error(cp, EIO, "cannot serialise the stage checkpoint");
         return;
     }
@@ -649,11 +657,76 @@ run_source(struct compute *cp)
     ET_INFO("training done: %u epochs", epochs);
 }
 
+/* Loads the checkpoint an Assignment with resume_from came with (the
+ * message's payload; none if the I/O thread refused it). A refused one
+ * leaves the fresh stage, with a warning to the controller. */
+static void
+compute_resume(struct compute *cp, const uint8_t *buf, size_t len)
+{
+    const Edgetrain__Assignment *a = cp->a;
+    if (!a->resume_from || !a->resume_from[0]) {
+        return;
+    }
+    char err[256];
+    if (!buf) {
+        ET_WARN("resume from %s: no usable checkpoint; blocks %u-%u start "
+                "fresh at epoch %u", a->resume_from, a->first_block,
+                a->last_block, a->start_epoch);
+    } else if (mn_stage_load_buf(cp->runner->stage, buf, len, err,
+                                 sizeof err)) {
+        send_error(cp, EINVAL, "resume from %s refused: %s; blocks %u-%u "
+                   "start fresh at epoch %u", a->resume_from, err,
+                   a->first_block, a->last_block, a->start_epoch);
+    } else {
+        cp->runner->step = mn_stage_optim_steps(cp->runner->stage);
+        cp->epochs_done = a->start_epoch;
+        cp->have_checkpoint = true;
+        ET_INFO("resumed blocks %u-%u from checkpoint %s: epoch %u, "
+                "optimiser step %ld", a->first_block, a->last_block,
+                a->resume_from, a->start_epoch, cp->runner->step);
+    }
+    /* Downstream of a resume, the first step to train is the epoch's
+     * first, whoever upstream still sends older chunks. */
+    cp->resume_pending = true;
+}
+
+/* Whether chunk 'c' starts or continues a step this stage should train.
+ * After a resume every stage goes back to the same epoch boundary, and
+ * chunks of the old generation may still be in the stream: a step is
+ * taken only if it comes after the last one begun (the first after a
+ * resume must be step 0 of the start epoch). Since every stage is
+ * deterministic given its checkpoint and the per-epoch data order, a
+ * chunk of a given (epoch, step) holds the same values whichever
+ * generation sent it, so skipping repeats loses nothing. */
+static bool
+chunk_wanted(struct compute *cp, const struct et_chunk *c)
+{
+    if (cp->got) {
+        return true;            /* mid-step: feed_chunk checks it */
+    }
+    uint64_t key = (uint64_t) c->epoch << 32 | (uint32_t) c->step;
+    bool want;
+    if (cp->resume_pending) {
+        want = c->epoch == cp->a->start_epoch && c->step == 0 && !c->eval
+               && c->micro == 0;
+        cp->resume_pending = !want;
+    } else {
+        want = !cp->have_key || key > cp->last_key;
+    }
+    if (!want) {
+        cp->chunks_skipped++;
+    }
+    return want;
+}
+
 /* A downstream stage: one received chunk (in sequence order). */
 static void
 feed_chunk(struct compute *cp, struct et_chunk *c)
 {
     cp->chunks_in++;
+    if (!chunk_wanted(cp, c)) {
+        return;
+    }
     size_t per = et_chunk_elems(c) / c->shape[0];
     size_t batch = (size_t) cp->cfg.batch_capacity;
     int ih, iw, ic;
@@ -692,6 +765,8 @@ feed_chunk(struct compute *cp, struct et_chunk *c)
         cp->step = c->step;
         cp->eval = c->eval;
         cp->want = c->micro_count;
+        cp->have_key = true;
+        cp->last_key = (uint64_t) c->epoch << 32 | (uint32_t) c->step;
         cp->end_of_epoch = false;
         cp->n = 0;
     }
@@ -757,6 +832,7 @@ agent_compute_main(void *arg)
                 compute_reset(cp);
                 break;
             }
+            compute_resume(cp, m->payload, m->payload_len);
             if (cp->source) {
                 run_source(cp);
             }
@@ -780,9 +856,10 @@ agent_compute_main(void *arg)
         save_checkpoint(cp, cp->epochs_done);
     }
     if (cp->chunks_in || cp->chunk_errors) {
-        ET_INFO("compute: %llu chunks trained on, %llu out of place",
-                (unsigned long long) cp->chunks_in,
-                (unsigned long long) cp->chunk_errors);
+        ET_INFO("compute: %llu chunks trained on, %llu out of place, %llu "
+                "skipped as already trained", (unsigned long long) cp->chunks_in,
+                (unsigned long long) cp->chunk_errors,
+                (unsigned long long) cp->chunks_skipped);
     }
     compute_reset(cp);
     et_qmsg_free(cp->pending);

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,6 +69,7 @@ struct rx_stream {
     uint64_t consumed;                  /* every seq below was popped */
     uint64_t credited;                  /* 'consumed' last sent as credit */
     uint64_t max_seen;                  /* highest seq + 1 received */
+    uint32_t incarnation;               /* Credit.stream_incarnation */
     double hole_since;                  /* head missing, later ones here */
     uint64_t hole_seq;                  /* ... that head: 'consumed' then */
     double nacked_at;                   /* last head_missing Credit; 0: none */
@@ -166,6 +168,14 @@ stream_new(struct et_stream_rx *rx, const char *from, uint64_t run_id)
     s->from = strdup(from);
     s->run_id = run_id;
     s->ring = calloc(rx->cfg.window, sizeof *s->ring);
+    /* Tells a sender that this is a new stream state, not the one it
+     * sent to before (stream_tx.c, tx_receiver_restarted). */
+    static uint32_t counter;
+    uint32_t r = 0;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r) {
+        r = (uint32_t) getpid() * 2654435761u;   /* differs per process */
+    }
+    s->incarnation = (r + ++counter) | 1;     /* nonzero, new per stream */
     s->next = rx->streams;
     rx->streams = s;
     rx->st.streams++;
@@ -194,6 +204,7 @@ conn_send_credit(struct et_stream_conn *c, bool head_missing)
     Edgetrain__Credit cr = EDGETRAIN__CREDIT__INIT;
     cr.chunks = c->rx->cfg.window;
     cr.acked_seq = c->stream->consumed;
+    cr.stream_incarnation = c->stream->incarnation;
     cr.head_missing = head_missing;
     et_frame_encode_evbuffer(c->out, ET_MSG_CREDIT, &cr.base, NULL, 0,
                              NULL, NULL);

@@ -44,6 +44,9 @@ struct et_substream {
     uint64_t tcp_acked;         /* tcp_info bytes_acked at the last look */
     double progress_at;         /* when it last grew, or nothing was due */
     uint64_t bytes, chunks, reconnects;
+    bool credited;              /* the receiver answered this connection's
+                                 * StreamHello with a Credit: nothing is
+                                 * written before (see tx_credit) */
 };
 
 struct et_stream_tx {
@@ -78,6 +81,7 @@ struct et_stream_tx {
     bool pumping;
     bool in_room_cb;
     bool synced;                /* a Credit has been received */
+    uint32_t incarnation;       /* the receiver stream's, from Credits */
     bool closing;
 };
 
@@ -307,7 +311,8 @@ tx_resend_head(struct et_stream_tx *tx)
     size_t best_queued = 0;
     for (size_t i = 0; i < tx->n_subs; i++) {
         struct et_substream *s = tx->subs[i];
-        if (s == c->sub || s->state != SUB_UP || !(s->spec.weight > 0)) {
+        if (s == c->sub || s->state != SUB_UP || !s->credited
+            || !(s->spec.weight > 0)) {
             continue;
         }
         size_t q = evbuffer_get_length(bufferevent_get_output(s->bev));
@@ -329,11 +334,47 @@ tx_resend_head(struct et_stream_tx *tx)
     tx->nack_resent++;
 }
 
-/* Applies a Credit: releases acked chunks and widens the window, and
- * resends the head chunk if the receiver reports it missing. */
+/* The receiver's stream state is new (its agent restarted, or it ended
+ * the stream for a resume) and expects seq 'acked' next. What it had
+ * acked is gone with the old state; the chunks held here continue its
+ * stream from there, every one sent again. */
 static void
-tx_credit(struct et_stream_tx *tx, const Edgetrain__Credit *cr)
+tx_receiver_restarted(struct et_stream_tx *tx, uint64_t acked)
 {
+    uint64_t held0 = tx->held ? tx->held->seq : tx->next_seq;
+    for (struct et_chunk *c = tx->held; c; c = c->next) {
+        c->seq = c->seq - held0 + acked;
+        if (c->sub) {
+            c->sub = NULL;
+            tx->n_unsent++;
+        }
+    }
+    tx->next_seq = tx->next_seq - held0 + acked;
+    tx->acked = acked;
+    ET_WARN("stream to %s: the receiver's stream restarted at seq %llu: "
+            "%u held chunks renumbered and sent again", tx->peer,
+            (unsigned long long) acked, tx->n_held);
+}
+
+/* Applies a Credit that came on 's': releases acked chunks, widens the
+ * window, and resends the head chunk if the receiver reports it missing. */
+static void
+tx_credit(struct et_stream_tx *tx, struct et_substream *s,
+          const Edgetrain__Credit *cr)
+{
+    bool first = !s->credited;
+    s->credited = true;
+    if (cr->stream_incarnation && cr->stream_incarnation != tx->incarnation) {
+        if (!first) {
+            return;     /* a late Credit of a connection to an old state */
+        }
+        /* Only a connection's first Credit, the answer to its StreamHello,
+         * speaks for the receiver's current stream state. */
+        if (tx->synced && tx->incarnation) {
+            tx_receiver_restarted(tx, cr->acked_seq);
+        }
+        tx->incarnation = cr->stream_incarnation;
+    }
     if (!tx->synced) {
         /* A new sender (restarted agent, new tx for the same peer and run)
          * continues where the receiver's stream stands. Nothing has been
@@ -396,7 +437,7 @@ sub_read_cb(struct bufferevent *bev, void *arg)
             return;
         }
         if (f.hdr.type == ET_MSG_CREDIT) {
-            tx_credit(s->tx, (Edgetrain__Credit *) f.msg);
+            tx_credit(s->tx, s, (Edgetrain__Credit *) f.msg);
         } else if (f.hdr.type == ET_MSG_ERROR) {
             Edgetrain__Error *e = (Edgetrain__Error *) f.msg;
             ET_WARN("stream to %s: receiver error %u: %s", s->tx->peer,
@@ -433,6 +474,7 @@ sub_event_cb(struct bufferevent *bev, short what, void *arg)
         h.token.len = tx->token_len;
         h.substream_id = s->spec.id;
         h.generation = tx->generation;
+        s->credited = false;
         et_frame_encode_evbuffer(bufferevent_get_output(bev),
                                  ET_MSG_STREAM_HELLO, &h.base, NULL, 0,
                                  NULL, NULL);
@@ -689,7 +731,7 @@ tx_pick(struct et_stream_tx *tx)
     double total = 0, best_v = 0, open_v = 0;
     for (size_t i = 0; i < tx->n_subs; i++) {
         struct et_substream *s = tx->subs[i];
-        if (s->state != SUB_UP || !(s->spec.weight > 0)) {
+        if (s->state != SUB_UP || !s->credited || !(s->spec.weight > 0)) {
             continue;
         }
         total += s->spec.weight;
@@ -712,7 +754,7 @@ tx_pick(struct et_stream_tx *tx)
     }
     for (size_t i = 0; i < tx->n_subs; i++) {
         struct et_substream *s = tx->subs[i];
-        if (s->state == SUB_UP && s->spec.weight > 0) {
+        if (s->state == SUB_UP && s->credited && s->spec.weight > 0) {
             s->cur += s->spec.weight;
         }
     }

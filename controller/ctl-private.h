@@ -9,9 +9,11 @@
 #include <stdint.h>
 
 #include "ctl.h"
+#include "edgetrain.pb-c.h"
 #include "plan.h"
 #include "sbtopo.h"
 
+struct ckptstore;
 struct event;
 struct httpapi;
 struct linkstate;
@@ -116,6 +118,21 @@ struct ctl {
     char last_plan_error[256];
     uint64_t path_replans, placement_replans, assignments_sent;
     uint64_t sb_events;
+
+    /* Resuming from replicated checkpoints (ctl_resume.c). */
+    struct ckptstore *ckpts;           /* agents' checkpoints, in memory */
+    bool resume_wait;                  /* a new placement waits for them */
+    uint32_t resume_target;            /* boundary it wants to resume at */
+    double resume_deadline;            /* ...or an older one after this */
+    uint32_t resume_epoch;             /* 0: this generation starts fresh */
+    uint32_t resume_generation;        /* generation resume_epoch is for */
+    uint64_t resumes, ckpts_sent;
+    struct {                           /* placement before a failover */
+        bool valid;
+        size_t n;
+        size_t agents[BLOCKCOST_BLOCKS];
+        uint32_t ranges[BLOCKCOST_BLOCKS][2];
+    } home;
 };
 
 /* Agents alive now. */
@@ -124,5 +141,44 @@ size_t ctl_n_alive(const struct ctl *ctl);
 /* Sub-stream source ports: unique per sending stage and sub-stream, so
  * agents sharing a host (loopback) never collide. */
 uint32_t ctl_substream_port(const struct ctl *ctl, size_t stage, size_t k);
+
+/* ---- ctl_resume.c: see there for the design. ---------------------------- */
+
+/* Epochs of checkpoints kept per block range. */
+#define CTL_RESUME_KEEP 2
+
+
+void ctl_resume_init(struct ctl *);
+void ctl_resume_destroy(struct ctl *);
+
+/* Keeps a copy of an agent's Checkpoint (checked; a bad one is logged and
+ * dropped). */
+void ctl_resume_keep(struct ctl *, const char *name,
+                     const Edgetrain__Checkpoint *, const uint8_t *payload,
+                     size_t len);
+
+/* The current plan is new and should resume at boundary 'epoch'. Returns
+ * true if its Assignments may go out now; false while it waits for the
+ * checkpoints of that boundary (ctl_resume_poll() says when). Sets
+ * ctl->start_epoch to the boundary it resumes from. */
+bool ctl_resume_begin(struct ctl *, uint32_t epoch);
+bool ctl_resume_poll(struct ctl *);
+
+/* For stage 's' of a resuming generation: sends its checkpoint on 'conn'
+ * and returns the id for Assignment.resume_from (in 'id'), else "". */
+const char *ctl_resume_attach(struct ctl *, size_t s, struct mgmt_conn *conn,
+                              char *id, size_t size);
+
+/* Failover keeping every stage's blocks: dead agents' stages go to the
+ * fastest spare alive agents. Returns 0 (plan in 'np'), or ENOENT if no
+ * spare is left, or the planner's error. */
+int ctl_resume_failover_plan(struct ctl *, struct plan *np);
+
+/* Remembers the current placement as "home" (before a failover). */
+void ctl_resume_home_save(struct ctl *);
+
+/* If a home placement is remembered and all its agents are alive again,
+ * fills 'np' with it and returns true. */
+bool ctl_resume_home_plan(struct ctl *, struct plan *np);
 
 #endif /* ET_CTL_PRIVATE_H */

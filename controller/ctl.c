@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include "ckpt_id.h"
 #include "ctl-private.h"
 #include "httpapi.h"
 #include "linkstate.h"
@@ -149,6 +150,9 @@ send_assignment(struct ctl *ctl, size_t s)
     a.token.len = sizeof ctl->token;
     a.data_spec = s == 0 && cfg->data_spec ? (char *) cfg->data_spec : "";
     a.start_epoch = ctl->start_epoch;
+    char resume_id[ET_CKPT_ID_LEN];
+    a.resume_from = (char *) ctl_resume_attach(ctl, s, ag->conn, resume_id,
+                                               sizeof resume_id);
     Edgetrain__Peer up, down, *ups[1], *downs[1];
     if (s > 0) {
         fill_peer(ctl, &pl->routes[s - 1], plan_stage_agent(pl, s - 1), &up);
@@ -171,10 +175,11 @@ send_assignment(struct ctl *ctl, size_t s)
     }
     if (!e) {
         ctl->assignments_sent++;
-        ET_INFO("run %016" PRIx64 " gen %u: stage %zu/%zu blocks %u-%u -> %s",
-                ctl->run_id, ctl->generation, s, pl->placement.n_stages,
-                st->first_block, st->last_block,
-                ctl->topo->agents[agent].name);
+        ET_INFO("run %016" PRIx64 " gen %u: stage %zu/%zu blocks %u-%u -> %s"
+                " (start epoch %u%s%s)", ctl->run_id, ctl->generation, s,
+                pl->placement.n_stages, st->first_block, st->last_block,
+                ctl->topo->agents[agent].name, a.start_epoch,
+                a.resume_from[0] ? ", resume from " : "", a.resume_from);
     }
     return e;
 }
@@ -446,6 +451,9 @@ ctl_start_run(struct ctl *ctl, char *err, size_t err_size)
     ctl->generation = 1;
     ctl->start_epoch = 0;
     ctl->boundary_epoch = 0;
+    ctl->resume_wait = false;
+    ctl->resume_epoch = 0;
+    ctl->home.valid = false;
     for (size_t i = 0; i < ctl->topo->n_agents; i++) {
         ctl->agents[i].have_eval = false;    /* a new run's accuracies */
         ctl->agents[i].n_substreams = 0;
@@ -554,6 +562,37 @@ try_adopt(struct ctl *ctl)
     return false;
 }
 
+/* Every stage agent is back before the failover. One that restarted lost
+ * its stage while the others went on: every stage resumes from the last
+ * boundary's checkpoints, on the same placement. */
+static void
+resume_same_placement(struct ctl *ctl)
+{
+    if (!ctl->boundary_epoch) {
+        return;         /* no checkpoint yet: the plain re-send suffices */
+    }
+    /* Agents that only lost the management connection report the
+     * generation they still run (Hello.current): nothing to resume. */
+    bool lost = false;
+    for (size_t s = 0; s < ctl->plan.placement.n_stages; s++) {
+        const struct ctl_agent *x =
+            &ctl->agents[plan_stage_agent(&ctl->plan, s)];
+        lost |= x->registered_at >= ctl->degraded_since
+                && !(x->current.valid && x->current.run_id == ctl->run_id
+                     && x->current.generation == ctl->generation
+                     && x->current.stage == s);
+    }
+    if (!lost) {
+        return;
+    }
+    ctl->generation++;
+    ctl->start_epoch = ctl->boundary_epoch;
+    if (ctl_resume_begin(ctl, ctl->boundary_epoch)) {
+        deploy(ctl);
+    }
+}
+
+
 /* How long a run that has its agents waits for the topology's switches.
  * Switches that came up before the controller back off their reconnection
  * (Open vSwitch: up to 8 s); a run started without them would install its
@@ -621,9 +660,13 @@ check_cb(evutil_socket_t fd, short what, void *ctl_)
         if (all) {
             ctl->state = RUN_RUNNING;
             ET_INFO("run: every stage agent is back");
+            resume_same_placement(ctl);
         }
     }
 }
+
+static void take_placement(struct ctl *, struct plan *, uint32_t,
+                           const char *);
 
 /* Re-places the run on the agents alive now (the source stays where it is
  * while it is alive: it holds the data). Unless 'force', the new placement
@@ -648,10 +691,15 @@ replace_placement(struct ctl *ctl, uint32_t start_epoch, bool force,
     }
     struct plan np = {0};
     char err[256];
-    int e = n ? plan_compute(ctl->topo, ctl->ls, agents, n, source,
+    int e;
+    if (force && !ctl_resume_failover_plan(ctl, &np)) {
+        e = 0;                  /* same blocks on a spare: see ctl_resume.c */
+    } else {
+        e = n ? plan_compute(ctl->topo, ctl->ls, agents, n, source,
                              ctl->placement, ctl->routing, &opt, &np, err,
                              sizeof err)
               : ENOENT;
+    }
     free(agents);
     if (e) {
         if (force) {
@@ -666,18 +714,33 @@ replace_placement(struct ctl *ctl, uint32_t start_epoch, bool force,
         plan_clear(&np);
         return false;
     }
+    if (force) {
+        ctl_resume_home_save(ctl);
+    }
+    take_placement(ctl, &np, start_epoch, why);
+    return true;
+}
+
+/* Makes 'np' (moved) the run's plan from boundary 'start_epoch' on: every
+ * stage resumes from that boundary's checkpoints, sent once they are all
+ * in (ctl_resume.c). */
+static void
+take_placement(struct ctl *ctl, struct plan *np, uint32_t start_epoch,
+               const char *why)
+{
     ET_INFO("run: %s: new placement, %zu stages, %.3f s/step (was %.3f)",
-            why, np.placement.n_stages, np.bottleneck_s,
+            why, np->placement.n_stages, np->bottleneck_s,
             ctl->plan.bottleneck_s);
     plan_clear(&ctl->plan);
-    ctl->plan = np;
+    ctl->plan = *np;
     ctl->generation++;
     ctl->placement_replans++;
     ctl->start_epoch = start_epoch;
     ctl->state = RUN_RUNNING;
     mark_planned(ctl);
-    deploy(ctl);
-    return true;
+    if (ctl_resume_begin(ctl, start_epoch)) {
+        deploy(ctl);
+    }
 }
 
 /* Placement is reconsidered here, when every stage has moved past
@@ -687,6 +750,15 @@ epoch_boundary(struct ctl *ctl, uint32_t epoch)
 {
     char why[64];
     ctl->boundary_epoch = epoch;
+    if (ctl->resume_wait) {
+        return;                 /* a new placement is about to go out */
+    }
+    struct plan home = {0};
+    if (ctl_resume_home_plan(ctl, &home)) {
+        snprintf(why, sizeof why, "epoch %u boundary, agents back", epoch);
+        take_placement(ctl, &home, epoch, why);
+        return;
+    }
     snprintf(why, sizeof why, "epoch %u boundary", epoch);
     replace_placement(ctl, epoch, false, why);
 }
@@ -703,7 +775,12 @@ tick_cb(evutil_socket_t fd, short what, void *ctl_)
         ctl->degraded_since = plan_now();      /* retry period on failure */
         replace_placement(ctl, ctl->boundary_epoch, true, "failover");
     }
-    if (ctl->have_plan && ctl->topo->n_switches
+    if (ctl->resume_wait && ctl_resume_poll(ctl)) {
+        deploy(ctl);
+    }
+    /* Load changes wait while a new placement waits for its checkpoints
+     * (its routes are fresh; they would go out without the resume). */
+    if (ctl->have_plan && !ctl->resume_wait && ctl->topo->n_switches
         && linkstate_changed(ctl->ls, ctl->cfg.replan_threshold)) {
         replan_paths(ctl, "link load changed");
     }
@@ -826,6 +903,10 @@ store_checkpoint(struct ctl *ctl, struct ctl_agent *ag, const char *name,
         return;
     }
     ag->checkpoints++;
+    ctl_resume_keep(ctl, name, c, payload, len);
+    if (ctl->resume_wait && ctl_resume_poll(ctl)) {
+        deploy(ctl);
+    }
     if (!ctl->cfg.checkpoint_dir) {
         return;
     }
@@ -1126,6 +1207,7 @@ ctl_create(struct event_base *base, const struct ctl_config *cfg,
         ctl_destroy(ctl);
         return e;
     }
+    ctl_resume_init(ctl);
     ctl->check = event_new(base, -1, 0, check_cb, ctl);
     ctl->install_wait = evtimer_new(base, install_wait_cb, ctl);
     ctl->tick = event_new(base, -1, EV_PERSIST, tick_cb, ctl);
@@ -1162,6 +1244,7 @@ ctl_destroy(struct ctl *ctl)
         event_free(ctl->tick);
     }
     plan_clear(&ctl->plan);
+    ctl_resume_destroy(ctl);
     policy_registry_destroy(ctl->reg);
     linkstate_destroy(ctl->ls);
     topology_destroy(ctl->topo);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ckptstore.h"
 #include "ctl-private.h"
 #include "linkstate.h"
 #include "mgmt.h"
@@ -205,6 +206,16 @@ ctl_status_json(const struct ctl *ctl)
     cJSON_AddNumberToObject(run, "placement_replans",
                             (double) ctl->placement_replans);
     cJSON_AddNumberToObject(run, "epoch_boundary", ctl->boundary_epoch);
+    cJSON_AddNumberToObject(run, "start_epoch", ctl->start_epoch);
+    size_t ck_bytes = 0, ck_n = ckptstore_count(ctl->ckpts, &ck_bytes);
+    cJSON *rs = cJSON_AddObjectToObject(run, "resume");
+    cJSON_AddNumberToObject(rs, "epoch", ctl->resume_epoch);
+    cJSON_AddNumberToObject(rs, "generation", ctl->resume_generation);
+    cJSON_AddNumberToObject(rs, "resumes", (double) ctl->resumes);
+    cJSON_AddNumberToObject(rs, "checkpoints_held", (double) ck_n);
+    cJSON_AddNumberToObject(rs, "checkpoint_bytes", (double) ck_bytes);
+    cJSON_AddNumberToObject(rs, "checkpoints_sent", (double) ctl->ckpts_sent);
+    cJSON_AddBoolToObject(rs, "home_pending", ctl->home.valid);
     if (ctl->last_plan_error[0]) {
         cJSON_AddStringToObject(run, "last_error", ctl->last_plan_error);
     }

@@ -102,11 +102,18 @@ close_timer_cb(evutil_socket_t fd, short what, void *c_)
 int
 mgmt_send(struct mgmt_conn *c, int type, const ProtobufCMessage *msg)
 {
+    return mgmt_send_payload(c, type, msg, NULL, 0);
+}
+
+int
+mgmt_send_payload(struct mgmt_conn *c, int type, const ProtobufCMessage *msg,
+                  const void *payload, size_t len)
+{
     if (c->closing) {
         return EPIPE;
     }
     int e = et_frame_encode_evbuffer(bufferevent_get_output(c->bev), type, msg,
-                                     NULL, 0, NULL, NULL);
+                                     payload, len, NULL, NULL);
     if (!e) {
         c->m->stats.frames_out++;
     }

@@ -88,6 +88,11 @@ const struct mgmt_stats *mgmt_get_stats(const struct mgmt *m);
 /* Queues 'msg' as a frame of 'type' on 'conn'. Returns 0 or an
  * et_wire_err / errno; a closing connection returns EPIPE. */
 int mgmt_send(struct mgmt_conn *conn, int type, const ProtobufCMessage *msg);
+/* The same with a raw payload after the meta (a Checkpoint's file bytes),
+ * copied into the connection's output at once. */
+int mgmt_send_payload(struct mgmt_conn *conn, int type,
+                      const ProtobufCMessage *msg, const void *payload,
+                      size_t len);
 
 /* Sends Error{code, reason} (if code is nonzero), then closes 'conn' after
  * its output drained (at most 1 s). Calls cb->closed for an accepted

@@ -170,6 +170,10 @@ int mn_optim_kind_from_string(const char *s);
  * learning rate 'lr' (take it from mn_lr_at()). The optimiser state is
  * allocated on the first call (ENOMEM) and counts steps for Adam. */
 int mn_stage_step(struct mn_stage *s, const struct mn_optim *o, float lr);
+/* Optimiser steps taken so far (restored by loading a checkpoint saved
+ * with its optimiser state): the schedule position of a resumed stage.
+ * 0 without optimiser state. */
+long mn_stage_optim_steps(const struct mn_stage *s);
 
 enum mn_lr_kind {
     MN_LR_CONSTANT,

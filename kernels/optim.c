@@ -140,3 +140,9 @@ mn_lr_at(const struct mn_lr_schedule *s, long step)
     }
     return (float) lr;
 }
+
+long
+mn_stage_optim_steps(const struct mn_stage *s)
+{
+    return s->opt ? s->opt_step : 0;
+}

@@ -15,6 +15,7 @@
 #include <event2/event.h>
 #include <math.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,9 @@ make_chunk(uint64_t seq_hint, uint32_t n, uint32_t hw, uint32_t c)
 /* Pops every ready chunk, checking order and contents (f32 exact, else
  * within 'tol' of |x|max). */
 static float check_tol;
+/* Content of seq s is value(s + seq_offset): a restarted receiver numbers
+ * the same chunks from 0. */
+static uint64_t seq_offset;
 
 static void
 drain(struct fixture *fx)
@@ -96,12 +100,14 @@ drain(struct fixture *fx)
         }
         fx->next_expected = c->seq + 1;
         for (size_t i = 0; i < et_chunk_elems(c); i++) {
-            if (fabsf(c->data[i] - value(c->seq, i)) > check_tol) {
+            if (fabsf(c->data[i] - value(c->seq + seq_offset, i))
+                > check_tol) {
                 fx->bad_data = true;
                 break;
             }
         }
-        if (c->labels[0] != c->seq % 10 || c->micro != c->seq % 4) {
+        if (c->labels[0] != (c->seq + seq_offset) % 10
+            || c->micro != (c->seq + seq_offset) % 4) {
             fx->bad_data = true;
         }
         fx->popped++;
@@ -137,19 +143,25 @@ rx_config(struct et_stream_rx_config *cfg, uint32_t window)
     cfg->gap_timeout_ms = 2000;     /* well above scheduling stalls (ASan, load) */
 }
 
-static struct fixture *
-setup(uint32_t window, int dtype, uint32_t max_pending)
+/* A receiver listening on 'addr' (port 0: any; fx->addr names it). */
+static void
+rx_start(struct fixture *fx, uint32_t window, const char *addr)
 {
-    struct fixture *fx = calloc(1, sizeof *fx);
-    fx->base = event_base_new();
     struct et_stream_rx_config rc;
     rx_config(&rc, window);
     struct et_stream_rx_cbs cbs = {.ready = on_ready, .error = on_error,
                                    .arg = fx};
     fx->rx = et_stream_rx_create(fx->base, &rc, &cbs);
-    assert_int_equal(et_stream_rx_listen(fx->rx, "127.0.0.1:0", &fx->port),
-                     0);
+    assert_int_equal(et_stream_rx_listen(fx->rx, addr, &fx->port), 0);
     snprintf(fx->addr, sizeof fx->addr, "127.0.0.1:%u", fx->port);
+}
+
+static struct fixture *
+setup(uint32_t window, int dtype, uint32_t max_pending)
+{
+    struct fixture *fx = calloc(1, sizeof *fx);
+    fx->base = event_base_new();
+    rx_start(fx, window, "127.0.0.1:0");
     struct et_stream_tx_config tc = {
         .from = "up", .peer = "down", .peer_addr = fx->addr, .run_id = 77,
         .token = TOKEN, .token_len = sizeof TOKEN, .generation = 1,
@@ -160,6 +172,7 @@ setup(uint32_t window, int dtype, uint32_t max_pending)
     assert_non_null(fx->tx);
     consume_on_ready = true;
     check_tol = 0;
+    seq_offset = 0;
     return fx;
 }
 
@@ -421,6 +434,43 @@ test_sender_restart_continues(void **state)
     assert_false(fx->bad_order);
     assert_false(fx->bad_data);
     assert_int_equal(fx->popped, 40);
+    teardown_fx(fx);
+}
+
+/* The receiver restarts (a new process: new stream state, consumed 0)
+ * while 8 chunks it had received are unconsumed, so unacked: its first
+ * Credit carries a new stream incarnation, and the sender continues the
+ * new stream with those 8 renumbered from 0, then the rest. Nothing is
+ * lost, nothing out of order. */
+static void
+test_receiver_restart_continues(void **state)
+{
+    struct fixture *fx = setup(8, EDGETRAIN__DTYPE__DTYPE_F32, 4);
+    double w[2] = {0.5, 0.5};
+    uint32_t ids[2] = {1, 2};
+    set_subs(fx, w, ids, 2, 1);
+    send_range(fx, 0, 20, 4);
+    target = 20;
+    assert_true(run_until(fx, all_acked, 10));
+    consume_on_ready = false;
+    send_range(fx, 20, 28, 4);
+    assert_true(run_until(fx, window_full, 10));
+    et_stream_rx_destroy(fx->rx);
+    rx_start(fx, 8, fx->addr);
+    consume_on_ready = true;
+    fx->next_expected = 0;
+    fx->popped = 0;
+    seq_offset = 20;
+    send_range(fx, 28, 40, 4);
+    target = 20;
+    assert_true(run_until(fx, all_acked, 10));
+    assert_false(fx->bad_order);
+    assert_false(fx->bad_data);
+    assert_int_equal(fx->popped, 20);
+    struct et_stream_tx_stats ts;
+    et_stream_tx_get_stats(fx->tx, &ts);
+    assert_int_equal(ts.acked, 20);
+    assert_int_equal(ts.next_seq, 20);
     teardown_fx(fx);
 }
 
@@ -930,6 +980,9 @@ test_bad_input_closes_only_that_connection(void **state)
 int
 main(void)
 {
+    /* As the agent: a Credit written to a connection the sender just
+     * closed fails with EPIPE instead of killing the process. */
+    signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_order_across_substreams),
         cmocka_unit_test(test_weight_and_set_change_midstream),
@@ -937,6 +990,7 @@ main(void)
         cmocka_unit_test(test_path_change_resends_unacked),
         cmocka_unit_test(test_backpressure_bound),
         cmocka_unit_test(test_sender_restart_continues),
+        cmocka_unit_test(test_receiver_restart_continues),
         cmocka_unit_test(test_encodings),
         cmocka_unit_test(test_gap_and_duplicate),
         cmocka_unit_test(test_receiver_asks_for_missing_head),
