@@ -592,7 +592,6 @@ resume_same_placement(struct ctl *ctl)
     }
 }
 
-
 /* How long a run that has its agents waits for the topology's switches.
  * Switches that came up before the controller back off their reconnection
  * (Open vSwitch: up to 8 s); a run started without them would install its

@@ -6,10 +6,10 @@ OVS flow dumps taken before teardown (DIR/flows-<switch>.txt).
 Prints PASS:/FAIL: lines: stages on distinct agents, every head beats
 chance widely, each multipath stream's sub-streams carried byte shares
 within 15% of their weights (OVS per-flow counters on the sender's switch),
-and every stream delivered exactly EXPECTED_CHUNKS chunks, none twice.
+and every stream delivered exactly EXPECTED_CHUNKS chunks, none twice
+(copies of resent chunks, dropped by sequence number, at most 5%).
 With --faults (a path failed during the run): no byte-share check, and
-chunks that arrived twice are allowed if the receiver dropped them by
-sequence number (delivered exactly EXPECTED_CHUNKS: none lost, none
+any number of copies dropped by sequence number (delivered exactly EXPECTED_CHUNKS: none lost, none
 trained twice). Exits 1 if any check failed."""
 import glob
 import json
@@ -76,11 +76,17 @@ for p in st["paths"]:
     print(f"  {p['from']}->{p['to']}: delivered {rcv.get('chunks_received')}"
           f" of {expect}, duplicates {rcv.get('chunks_duplicate')},"
           f" stalls {rcv.get('chunks_gap')}")
+    # 'chunks_received' counts chunks handed to training in sequence order,
+    # each seq once: equal to the expected count, none was lost or trained
+    # twice. Copies of resent chunks (a sub-stream moved to another path,
+    # or one stalled) are dropped by sequence number and counted apart;
+    # without a fault they must stay rare.
+    dups = rcv.get("chunks_duplicate") or 0
     if rcv.get("chunks_received") != expect or (
-            rcv.get("chunks_duplicate") and not faults):
+            not faults and dups > 0.05 * expect):
         bad.append(p["to"])
 check(not bad and st["paths"],
-      "every chunk delivered exactly once (none lost, none trained twice)"
-      + ("; duplicates dropped by sequence number" if faults
-         else ", none duplicated"))
+      "every chunk delivered exactly once (none lost, none trained twice;"
+      " copies of resent chunks dropped by sequence number"
+      + ("" if faults else ", at most 5%") + ")")
 sys.exit(1 if failed else 0)
