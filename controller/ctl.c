@@ -601,6 +601,9 @@ resume_same_placement(struct ctl *ctl)
 static size_t
 switches_missing(const struct ctl *ctl)
 {
+    if (!ctl->sb) {
+        return 0;               /* no OpenFlow: nothing to wait for */
+    }
     size_t n = 0;
     for (size_t i = 0; i < ctl->topo->n_switches; i++) {
         n += !ctl->switch_up[i];
