@@ -134,11 +134,14 @@ done
     || fail "SIGTERM: agents exit 0 with checkpoints saved"
 for k in 1 2; do
     eval "up=\$ag$((k - 1)) down=\$ag$k"
-    sent=$(sed -n 's/.*stream to a[0-9] at exit: \([0-9]*\) chunks sent, \([0-9]*\) acked, 0 unacked.*/\1/p' "$T/$up.log")
-    got=$(sed -n 's/.*streams at exit: received \([0-9]*\), delivered in order \([0-9]*\), duplicates 0, gaps 0.*/\2/p' "$T/$down.log")
+    # Exactly once is sent = delivered in order = trained. The last
+    # Credit may still be on its way when TERM arrives (unacked > 0), and
+    # a copy of a chunk sent again is dropped by sequence number.
+    sent=$(sed -n 's/.*stream to a[0-9] at exit: \([0-9]*\) chunks sent, .*/\1/p' "$T/$up.log")
+    got=$(sed -n 's/.*streams at exit: received \([0-9]*\), delivered in order \([0-9]*\), duplicates [0-9]*, gaps 0.*/\2/p' "$T/$down.log")
     trained=$(sed -n 's/.*compute: \([0-9]*\) chunks trained on, 0 out of place.*/\1/p' "$T/$down.log")
     if [ -n "$sent" ] && [ "$sent" -gt 0 ] && [ "$sent" = "$got" ] && [ "$got" = "$trained" ]; then
-        pass "$up -> $down: $sent chunks sent, acked, delivered once in order, trained on"
+        pass "$up -> $down: $sent chunks sent, delivered once in order, trained on"
     else
         fail "$up -> $down: sent '$sent' delivered '$got' trained '$trained'"
     fi

@@ -45,13 +45,15 @@ grep -q "sub-stream 0 removed" "$T/a1.log" && grep -q "sub-stream 2 up" "$T/a1.l
 
 for i in 1 2; do eval "kill -TERM \$apid$i"; done
 for i in 1 2; do eval "wait \$apid$i"; done
-sent=$(sed -n 's/.*stream to a2 at exit: \([0-9]*\) chunks sent, \([0-9]*\) acked, 0 unacked, \([0-9]*\) resent.*/\1/p' "$T/a1.log")
+# The last Credit may still be on its way when TERM arrives (unacked > 0):
+# exactly once is sent = delivered in order = trained.
+sent=$(sed -n 's/.*stream to a2 at exit: \([0-9]*\) chunks sent, .*/\1/p' "$T/a1.log")
 resent=$(sed -n 's/.*stream to a2 at exit: .* \([0-9]*\) resent.*/\1/p' "$T/a1.log")
 got=$(sed -n 's/.*streams at exit: received [0-9]*, delivered in order \([0-9]*\), duplicates \([0-9]*\), gaps 0.*/\1/p' "$T/a2.log")
 dups=$(sed -n 's/.*streams at exit: received [0-9]*, delivered in order [0-9]*, duplicates \([0-9]*\), gaps 0.*/\1/p' "$T/a2.log")
 trained=$(sed -n 's/.*compute: \([0-9]*\) chunks trained on, 0 out of place.*/\1/p' "$T/a2.log")
 if [ -n "$sent" ] && [ "$sent" -gt 0 ] && [ "$sent" = "$got" ] && [ "$got" = "$trained" ]; then
-    pass "a1 -> a2: $sent chunks sent and acked, delivered once in order and trained on ($resent resent, $dups duplicates dropped)"
+    pass "a1 -> a2: $sent chunks sent, delivered once in order and trained on ($resent resent, $dups duplicates dropped)"
 else
     fail "a1 -> a2: sent '$sent' delivered '$got' trained '$trained'"
 fi
