@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "threads.h"
 #include "image_io.h"
+#include "infer_input.h"
 #include "trainer.h"
 
 static double
@@ -122,49 +123,21 @@ cmd_infer(int argc, char **argv)
     int rc = 0;
     for (int a = optind; a < argc; a++) {
         const char *arg = argv[a];
-        const char *label = NULL;
-        bool rec_train = !strncmp(arg, "train:", 6);
-        if (rec_train || !strncmp(arg, "test:", 5)) {
-            if (!ds) {
-                char *derr = NULL;
-                if (dataset_open(data ? data : m->data_spec, &m->data_opts, &ds,
-                                 &derr)) {
-                    fprintf(stderr, "edgetrain infer: %s\n", derr);
-                    free(derr);
-                    rc = 1;
-                    break;
-                }
-            }
-            const struct dataset_split *sp = rec_train ? &ds->train
-                                                       : &ds->test;
-            char *end;
-            unsigned long long i = strtoull(strchr(arg, ':') + 1, &end, 10);
-            if (*end || end == strchr(arg, ':') + 1 || i >= sp->n) {
-                fprintf(stderr, "edgetrain infer: %s: no such record (the "
-                        "split has %zu)\n", arg, sp->n);
+        const char *label;
+        if (infer_arg_is_record(arg) && !ds) {
+            char *derr = NULL;
+            if (dataset_open(data ? data : m->data_spec, &m->data_opts, &ds,
+                             &derr)) {
+                fprintf(stderr, "edgetrain infer: %s\n", derr);
+                free(derr);
                 rc = 1;
-                continue;
+                break;
             }
-            batch_image_to_input(dataset_image(sp, i), sp->h, sp->w,
-                                 m->input, m->mean, m->std, x);
-            if (sp->labels[i] < ds->n_classes) {
-                label = ds->class_names[sp->labels[i]];
-            }
-        } else {
-            uint8_t *px;
-            uint32_t h, w;
-            char *ierr = NULL;
-            if (image_io_read_gray(arg, &px, &h, &w, &ierr)) {
-                fprintf(stderr, "edgetrain infer: %s\n", ierr);
-                free(ierr);
-                rc = 1;
-                continue;
-            }
-            if (invert) {
-                image_io_auto_invert(px, h, w);
-            }
-            batch_image_to_input(px, h, w, m->input, m->mean, m->std, x);
-            free(px);
+        }
+        if (infer_input_load(arg, ds, m->input, m->mean, m->std, invert, x,
+                             &label)) {
+            rc = 1;
+            continue;
         }
         if (classify(m, x, probs, err, sizeof err)) {
             fprintf(stderr, "edgetrain infer: %s: %s\n", arg, err);

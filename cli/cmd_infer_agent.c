@@ -15,7 +15,7 @@
 #include "batch.h"
 #include "commands.h"
 #include "dataset.h"
-#include "image_io.h"
+#include "infer_input.h"
 #include "stream.h"
 #include "wire.h"
 
@@ -134,37 +134,11 @@ cmd_infer_agent(int argc, char **argv)
     int rc = 0;
     for (int a = optind; a < argc && !rc; a++) {
         const char *arg = argv[a];
-        const char *label = NULL;
-        bool rec_train = !strncmp(arg, "train:", 6);
-        if (rec_train || !strncmp(arg, "test:", 5)) {
-            const struct dataset_split *sp = rec_train ? &ds->train
-                                                       : &ds->test;
-            char *end;
-            unsigned long long i = strtoull(strchr(arg, ':') + 1, &end, 10);
-            if (*end || i >= sp->n) {
-                fprintf(stderr, "edgetrain infer: %s: no such record\n", arg);
-                rc = 1;
-                break;
-            }
-            batch_image_to_input(dataset_image(sp, i), sp->h, sp->w,
-                                 (uint32_t) input, ds->mean, ds->std, x);
-            label = ds->class_names[sp->labels[i]];
-        } else {
-            uint8_t *px;
-            uint32_t h, w;
-            char *ierr = NULL;
-            if (image_io_read_gray(arg, &px, &h, &w, &ierr)) {
-                fprintf(stderr, "edgetrain infer: %s\n", ierr);
-                free(ierr);
-                rc = 1;
-                break;
-            }
-            if (invert) {
-                image_io_auto_invert(px, h, w);
-            }
-            batch_image_to_input(px, h, w, (uint32_t) input, ds->mean,
-                                 ds->std, x);
-            free(px);
+        const char *label;
+        if (infer_input_load(arg, ds, (uint32_t) input, ds->mean, ds->std,
+                             invert, x, &label)) {
+            rc = 1;
+            break;
         }
         uint32_t shape[4] = {1, (uint32_t) input, (uint32_t) input, 1};
         Edgetrain__InferRequest r = EDGETRAIN__INFER_REQUEST__INIT;
