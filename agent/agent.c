@@ -109,6 +109,7 @@ send_hello(struct agent *ag, const Edgetrain__Challenge *ch)
     }
     h.current = ag->assign;
     h.last_epoch = ag->last_epoch;
+    h.resume_local = ag->opt.state_dir != NULL;   /* keeps its own copies */
     et_frame_encode_evbuffer(bufferevent_get_output(ag->mgmt), ET_MSG_HELLO,
                              &h.base, NULL, 0, NULL, NULL);
 }
@@ -126,6 +127,23 @@ heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void apply_assignment(struct agent *, Edgetrain__Assignment *);
+
+/* The Assignment parked by agent_resume_prepare() goes on once the
+ * checkpoint it asked for is here, or ('force') once the controller said
+ * it has none (the stage then starts fresh, reported). */
+static void
+resume_continue(struct agent *ag, bool force)
+{
+    Edgetrain__Assignment *a = ag->resume_pending;
+    char err[300];
+    if (!a || (!force && agent_resume_check(a, ag->resume_meta,
+                                            ag->resume_buf, ag->resume_len,
+                                            err, sizeof err))) {
+        return;
+    }
+    ag->resume_pending = NULL;
+    apply_assignment(ag, a);
+}
 
 /* A Checkpoint frame from the controller (resume.h): once its payload is
  * all in, keeps it and returns true; until then parks the frame in
@@ -150,6 +168,7 @@ mgmt_take_checkpoint(struct agent *ag, struct evbuffer *in, struct et_frame *f)
     agent_resume_keep(ag, (Edgetrain__Checkpoint *) f->msg, buf, len);
     f->msg = NULL;              /* kept */
     et_frame_clear(f);
+    resume_continue(ag, false);
     return true;
 }
 
@@ -217,6 +236,9 @@ mgmt_read_cb(struct bufferevent *bev, void *arg)
         case ET_MSG_ERROR: {
             Edgetrain__Error *e = (Edgetrain__Error *) f.msg;
             ET_WARN("controller error %u: %s", e->code, e->message);
+            if (e->code == ENOENT) {
+                resume_continue(ag, true);  /* no copy of what it asked */
+            }
             break;
         }
         default:
@@ -464,6 +486,7 @@ apply_assignment(struct agent *ag, Edgetrain__Assignment *a)
         protobuf_c_message_free_unpacked(&a->base, NULL);
         return;
     }
+    agent_resume_drop_pending(ag);      /* a newer one replaces it */
     /* A re-placement after the last epoch has nothing left to train: keep
      * the trained stage (it serves inference) instead of starting over.
      * A resume (resume_from) restarts even the same stage from the
@@ -475,6 +498,9 @@ apply_assignment(struct agent *ag, Edgetrain__Assignment *a)
     bool restart = (new_stage || resume)
                    && !(ag->assign && ag->assign->run_id == a->run_id
                         && a->start_epoch >= a->model->epochs);
+    if (restart && resume && !agent_resume_prepare(ag, a)) {
+        return;                 /* parked until its checkpoint is here */
+    }
     /* The same stage resuming keeps its output stream: chunks already in
      * it are skipped downstream by position (compute.c, chunk_wanted). */
     if (restart && new_stage && ag->tx) {
@@ -828,6 +854,7 @@ agent_run(const struct agent_options *opt)
         free(ag->mgmt_pend);
     }
     agent_resume_clear(ag);
+    agent_resume_drop_pending(ag);
     event_base_free(ag->base);
     free(ag->key);
     free(ag);

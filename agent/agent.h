@@ -70,6 +70,11 @@ struct agent {
     Edgetrain__Checkpoint *resume_meta;
     uint8_t *resume_buf;
     size_t resume_len;
+    /* An Assignment waiting for the checkpoint it asked the controller
+     * for (its own copy was missing or did not match), and the id asked
+     * for (asked once per id: a second miss starts the stage fresh). */
+    Edgetrain__Assignment *resume_pending;
+    char resume_asked[64];
 
     /* Current assignment (I/O thread's copy). */
     Edgetrain__Assignment *assign;

@@ -29,6 +29,7 @@
 #include "dataset.h"
 #include "log.h"
 #include "model.h"
+#include "resume.h"
 #include "stage_runner.h"
 #include "stream.h"
 #include "threads.h"
@@ -389,7 +390,7 @@ send_output(struct compute *cp, const float *out, const uint32_t *labels,
 }
 
 static void
-save_checkpoint(struct compute *cp, uint32_t epoch)
+save_checkpoint(struct compute *cp, uint32_t epoch, bool boundary)
 {
     uint8_t *buf = NULL;
     size_t len = 0;
@@ -413,6 +414,15 @@ save_checkpoint(struct compute *cp, uint32_t epoch)
             ET_WARN("cannot write checkpoint %s: %s", path, strerror(errno));
         } else {
             ET_INFO("checkpoint %s (epoch %u, %zu bytes)", path, epoch, len);
+        }
+        /* Its own copy of the boundary: a resume on this agent loads it
+         * instead of the controller sending it back (resume.h). */
+        int e = boundary ? agent_resume_save_local(cp->ag->opt.state_dir,
+                                                   cp->ag->opt.name, a, epoch,
+                                                   buf, len) : 0;
+        if (e) {
+            ET_WARN("cannot keep the checkpoint of epoch %u in %s: %s", epoch,
+                    cp->ag->opt.state_dir, strerror(e));
         }
     }
     Edgetrain__Checkpoint c = EDGETRAIN__CHECKPOINT__INIT;
@@ -493,7 +503,7 @@ run_step(struct compute *cp, const float *x, const uint32_t *labels,
         printf("epoch=%u test_top1=%.4f\n", done, stage_stats_top1(&cp->test));
         fflush(stdout);
         send_metrics(cp, true, done, cp->step);
-        save_checkpoint(cp, done);
+        save_checkpoint(cp, done, true);
         cp->epochs_done = done;
         memset(&cp->test, 0, sizeof cp->test);
         memset(&cp->runner->train, 0, sizeof cp->runner->train);
@@ -853,7 +863,7 @@ agent_compute_main(void *arg)
         et_qmsg_free(m);
     }
     if (cp->runner && cp->ag->opt.state_dir) {
-        save_checkpoint(cp, cp->epochs_done);
+        save_checkpoint(cp, cp->epochs_done, false);
     }
     if (cp->chunks_in || cp->chunk_errors) {
         ET_INFO("compute: %llu chunks trained on, %llu out of place, %llu "

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "agent.h"
@@ -95,4 +97,145 @@ agent_resume_attach(struct agent *ag, const Edgetrain__Assignment *a,
     m->payload_len = ag->resume_len;
     ag->resume_buf = NULL;
     agent_resume_clear(ag);
+}
+
+void
+agent_resume_local_path(char *buf, size_t size, const char *dir,
+                        const char *agent, const char *id)
+{
+    snprintf(buf, size, "%s/%s-%s.ckpt", dir, agent, id);
+}
+
+int
+agent_resume_save_local(const char *dir, const char *agent,
+                        const Edgetrain__Assignment *a, uint32_t epoch,
+                        const uint8_t *buf, size_t len)
+{
+    char id[ET_CKPT_ID_LEN], path[1024], tmp[1040];
+    et_ckpt_id(id, sizeof id, a->run_id, a->first_block, a->last_block,
+               epoch);
+    agent_resume_local_path(path, sizeof path, dir, agent, id);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f || fwrite(buf, 1, len, f) != len || fclose(f)
+        || rename(tmp, path)) {
+        int e = errno ? errno : EIO;
+        unlink(tmp);
+        return e;
+    }
+    /* A resume may go back an epoch, so every older one is looked for. */
+    for (uint32_t e = 1; e + ET_CKPT_KEEP <= epoch; e++) {
+        et_ckpt_id(id, sizeof id, a->run_id, a->first_block, a->last_block,
+                   e);
+        agent_resume_local_path(path, sizeof path, dir, agent, id);
+        unlink(path);
+    }
+    return 0;
+}
+
+/* Reads the agent's own copy of what 'want' names; 0 with a malloc'd
+ * '*buf', or an errno with the reason in 'err'. */
+static int
+read_local(const struct agent *ag, const Edgetrain__Assignment *a,
+           uint8_t **buf, size_t *len, char *err, size_t err_size)
+{
+    if (!ag->opt.state_dir) {
+        snprintf(err, err_size, "no --state-dir");
+        return ENOENT;
+    }
+    char path[1024];
+    agent_resume_local_path(path, sizeof path, ag->opt.state_dir,
+                            ag->opt.name, a->resume_from);
+    FILE *f = fopen(path, "rb");
+    struct stat sb;
+    if (!f || fstat(fileno(f), &sb) || sb.st_size > ET_WIRE_MAX_PAYLOAD) {
+        int e = f ? EFBIG : errno;
+        snprintf(err, err_size, "%.200s: %s", path, strerror(e));
+        if (f) {
+            fclose(f);
+        }
+        return e;
+    }
+    size_t n = (size_t) sb.st_size;
+    uint8_t *b = malloc(n ? n : 1);
+    if (!b || fread(b, 1, n, f) != n) {
+        snprintf(err, err_size, "%.200s: short read", path);
+        free(b);
+        fclose(f);
+        return EIO;
+    }
+    fclose(f);
+    *buf = b;
+    *len = n;
+    return 0;
+}
+
+/* The Checkpoint message Assignment 'a' names (for the checks and the
+ * request), as an unpacked message agent_resume_keep() can own. */
+static Edgetrain__Checkpoint *
+wanted(const struct agent *ag, const Edgetrain__Assignment *a)
+{
+    Edgetrain__Checkpoint c = EDGETRAIN__CHECKPOINT__INIT;
+    c.name = (char *) ag->opt.name;
+    c.run_id = a->run_id;
+    c.first_block = a->first_block;
+    c.last_block = a->last_block;
+    c.epoch = a->start_epoch;
+    c.crc32 = a->resume_crc32;
+    uint8_t packed[256];
+    size_t n = edgetrain__checkpoint__get_packed_size(&c);
+    if (n > sizeof packed) {
+        return NULL;
+    }
+    edgetrain__checkpoint__pack(&c, packed);
+    return edgetrain__checkpoint__unpack(NULL, n, packed);
+}
+
+bool
+agent_resume_prepare(struct agent *ag, Edgetrain__Assignment *a)
+{
+    if (!a->resume_local || !a->resume_from) {
+        return true;            /* the payload came first, as before */
+    }
+    char err[300];
+    if (!agent_resume_check(a, ag->resume_meta, ag->resume_buf,
+                            ag->resume_len, err, sizeof err)) {
+        return true;            /* already here */
+    }
+    Edgetrain__Checkpoint *want = wanted(ag, a);
+    if (!want) {
+        return true;
+    }
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (!read_local(ag, a, &buf, &len, err, sizeof err)
+        && !agent_resume_check(a, want, buf, len, err, sizeof err)) {
+        ET_INFO("checkpoint %s: this agent's own copy (%zu bytes), nothing "
+                "sent", a->resume_from, len);
+        agent_resume_keep(ag, want, buf, len);
+        return true;
+    }
+    free(buf);
+    if (!strcmp(ag->resume_asked, a->resume_from)) {
+        edgetrain__checkpoint__free_unpacked(want, NULL);
+        return true;            /* asked already: resume_attach reports */
+    }
+    ET_WARN("checkpoint %s: own copy unusable (%s); asking the controller "
+            "for it", a->resume_from, err);
+    snprintf(ag->resume_asked, sizeof ag->resume_asked, "%s",
+             a->resume_from);
+    agent_mgmt_send(ag, ET_MSG_CHECKPOINT_REQUEST, &want->base, NULL, 0);
+    edgetrain__checkpoint__free_unpacked(want, NULL);
+    agent_resume_drop_pending(ag);
+    ag->resume_pending = a;
+    return false;
+}
+
+void
+agent_resume_drop_pending(struct agent *ag)
+{
+    if (ag->resume_pending) {
+        protobuf_c_message_free_unpacked(&ag->resume_pending->base, NULL);
+        ag->resume_pending = NULL;
+    }
 }

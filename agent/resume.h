@@ -6,6 +6,7 @@
 #ifndef ET_AGENT_RESUME_H
 #define ET_AGENT_RESUME_H 1
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,5 +37,29 @@ void agent_resume_attach(struct agent *, const Edgetrain__Assignment *a,
 
 /* Frees the kept checkpoint. */
 void agent_resume_clear(struct agent *);
+
+/* The agent's own copy of checkpoint 'id' in its state directory:
+ * "<dir>/<agent>-<id>.ckpt" (the controller's --checkpoint-dir naming). */
+void agent_resume_local_path(char *buf, size_t size, const char *dir,
+                             const char *agent, const char *id);
+
+/* For an Assignment 'a' with resume_local (no payload sent: the agent made
+ * the checkpoint): true if 'a' can go ahead now, with the checkpoint kept
+ * (resume_keep) from the agent's own file once it checks out (id, run,
+ * blocks, epoch, a->resume_crc32). Otherwise sends a checkpoint-request
+ * for it, parks 'a' in ag->resume_pending (taking it) and returns false;
+ * the Checkpoint frame that answers lets it go on. Asks once per id: a
+ * second miss goes ahead (the stage then starts fresh, reported). */
+bool agent_resume_prepare(struct agent *, Edgetrain__Assignment *a);
+
+/* Writes the stage checkpoint 'buf' of epoch 'epoch' as the agent's own
+ * copy (agent_resume_local_path) and deletes its copies of that range
+ * older than the newest ET_CKPT_KEEP epochs. Returns 0 or an errno. */
+int agent_resume_save_local(const char *dir, const char *agent,
+                            const Edgetrain__Assignment *a, uint32_t epoch,
+                            const uint8_t *buf, size_t len);
+
+/* Frees the parked Assignment, if any. */
+void agent_resume_drop_pending(struct agent *);
 
 #endif /* ET_AGENT_RESUME_H */

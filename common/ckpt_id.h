@@ -11,6 +11,10 @@
 
 #define ET_CKPT_ID_LEN 64
 
+/* Epochs of checkpoints kept per block range, by the controller (in memory
+ * and in --checkpoint-dir) and by an agent of its own (--state-dir). */
+#define ET_CKPT_KEEP 2
+
 /* "<run id hex>-b<first>-<last>-e<epoch>": blocks first..last of run
  * 'run_id' after 'epoch' completed epochs. */
 static inline void

@@ -74,6 +74,26 @@ evict(struct ckptstore *st, uint64_t run_id, uint32_t first, uint32_t last)
 }
 
 int
+ckptstore_check(const uint8_t *buf, size_t len, uint32_t first,
+                uint32_t last, char *err, size_t err_size)
+{
+    struct mn_config cfg;
+    int hf, hl;
+    char why[200];
+    if (mn_checkpoint_info(buf, len, &cfg, &hf, &hl, why, sizeof why)) {
+        snprintf(err, err_size, "checkpoint of blocks %u-%u: %s", first,
+                 last, why);
+        return EINVAL;
+    }
+    if ((uint32_t) hf != first || (uint32_t) hl != last) {
+        snprintf(err, err_size, "checkpoint said to hold blocks %u-%u holds "
+                 "blocks %d-%d", first, last, hf, hl);
+        return EINVAL;
+    }
+    return 0;
+}
+
+int
 ckptstore_put(struct ckptstore *st, const char *producer, uint64_t run_id,
               uint32_t first, uint32_t last, uint32_t epoch, uint32_t crc,
               const uint8_t *buf, size_t len, char *err, size_t err_size)
@@ -90,18 +110,9 @@ ckptstore_put(struct ckptstore *st, const char *producer, uint64_t run_id,
                  crc);
         return EINVAL;
     }
-    struct mn_config cfg;
-    int hf, hl;
-    char why[200];
-    if (mn_checkpoint_info(buf, len, &cfg, &hf, &hl, why, sizeof why)) {
-        snprintf(err, err_size, "checkpoint of blocks %u-%u epoch %u: %s",
-                 first, last, epoch, why);
-        return EINVAL;
-    }
-    if ((uint32_t) hf != first || (uint32_t) hl != last) {
-        snprintf(err, err_size, "checkpoint said to hold blocks %u-%u holds "
-                 "blocks %d-%d", first, last, hf, hl);
-        return EINVAL;
+    int e = ckptstore_check(buf, len, first, last, err, err_size);
+    if (e) {
+        return e;
     }
     uint8_t *copy = malloc(len ? len : 1);
     if (!copy) {
@@ -140,6 +151,18 @@ ckptstore_put(struct ckptstore *st, const char *producer, uint64_t run_id,
     x->crc32 = crc;
     evict(st, run_id, first, last);
     return 0;
+}
+
+void
+ckptstore_set_registration(struct ckptstore *st, uint64_t run_id,
+                           uint32_t first, uint32_t last, uint32_t epoch,
+                           uint32_t registration)
+{
+    struct ckpt_entry *x = (struct ckpt_entry *)
+        ckptstore_get(st, run_id, first, last, epoch);
+    if (x) {
+        x->registration = registration;
+    }
 }
 
 const struct ckpt_entry *

@@ -24,6 +24,8 @@ struct ckpt_entry {
     uint8_t *buf;                  /* the checkpoint file's bytes (owned) */
     size_t len;
     uint32_t crc32;                /* of buf (Checkpoint.crc32) */
+    uint32_t registration;         /* producer's registration when it sent
+                                    * it; 0: unknown (read from disk) */
 };
 
 struct ckptstore;
@@ -39,6 +41,18 @@ void ckptstore_destroy(struct ckptstore *);      /* accepts NULL */
 int ckptstore_put(struct ckptstore *, const char *producer, uint64_t run_id,
                   uint32_t first, uint32_t last, uint32_t epoch, uint32_t crc,
                   const uint8_t *buf, size_t len, char *err, size_t err_size);
+
+/* Checks that 'buf' is a valid stage checkpoint (kernels' header, shapes
+ * and CRC) of blocks first..last. Returns 0, or EINVAL with the reason in
+ * 'err'. */
+int ckptstore_check(const uint8_t *buf, size_t len, uint32_t first,
+                    uint32_t last, char *err, size_t err_size);
+
+/* Records which registration of its producer sent the entry (an agent
+ * that registered again may have restarted and lost its own copy). */
+void ckptstore_set_registration(struct ckptstore *, uint64_t run_id,
+                                uint32_t first, uint32_t last,
+                                uint32_t epoch, uint32_t registration);
 
 /* The copy of range first..last of 'run_id' after 'epoch', or NULL. */
 const struct ckpt_entry *ckptstore_get(const struct ckptstore *,

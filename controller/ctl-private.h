@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ckptdir.h"
 #include "ctl.h"
 #include "edgetrain.pb-c.h"
 #include "plan.h"
@@ -69,6 +70,7 @@ struct ctl_agent {
     } substreams[CTL_MAX_SUBSTREAMS];
     char last_error[160];
     uint32_t checkpoints;
+    bool resume_local;          /* Hello.resume_local: keeps its own */
     bool resend;                /* re-registered during a run */
     /* What it reported running in Hello.current (controller restart). */
     struct {
@@ -133,6 +135,11 @@ struct ctl {
         size_t agents[BLOCKCOST_BLOCKS];
         uint32_t ranges[BLOCKCOST_BLOCKS][2];
     } home;
+    /* Checkpoint copies on disk and agents' own copies (ctl_resume.c). */
+    struct ckptdir_index ckdir;        /* --checkpoint-dir scanned at start */
+    uint64_t ckpts_reloaded;           /* loaded from it into ckpts */
+    uint64_t ckpts_local;              /* resumes from the agent's own copy */
+    uint64_t ckpt_bytes_sent, ckpt_bytes_local;
 };
 
 /* Agents alive now. */
@@ -168,6 +175,29 @@ bool ctl_resume_poll(struct ctl *);
  * and returns the id for Assignment.resume_from (in 'id'), else "". */
 const char *ctl_resume_attach(struct ctl *, size_t s, struct mgmt_conn *conn,
                               char *id, size_t size);
+
+/* Writes an agent's checkpoint into --checkpoint-dir (if given), pruning
+ * that range's files older than the epochs kept. */
+void ctl_resume_save(struct ctl *, const char *name,
+                     const Edgetrain__Checkpoint *, const uint8_t *payload,
+                     size_t len);
+
+/* After adopting a run from the agents (controller restart): loads that
+ * run's checkpoints found in --checkpoint-dir at start into the store. */
+void ctl_resume_reload(struct ctl *);
+
+/* For stage 's' of a resuming generation on agent 'agent': if that agent
+ * made the checkpoint in its current registration and keeps its own
+ * copies (Hello.resume_local), fills a->resume_from (in 'id'),
+ * resume_local and resume_crc32 without sending the payload, and returns
+ * true. Otherwise false: ctl_resume_attach() sends it. */
+bool ctl_resume_attach_local(struct ctl *, size_t s, size_t agent,
+                             Edgetrain__Assignment *a, char *id, size_t size);
+
+/* A checkpoint-request from agent 'agent' (it lacks its own copy): sends
+ * the payload of the checkpoint it names, or an Error saying why not. */
+void ctl_resume_request(struct ctl *, size_t agent, struct mgmt_conn *conn,
+                        const Edgetrain__Checkpoint *req);
 
 /* Failover keeping every stage's blocks: dead agents' stages go to the
  * fastest spare alive agents. Returns 0 (plan in 'np'), or ENOENT if no

@@ -151,8 +151,12 @@ send_assignment(struct ctl *ctl, size_t s)
     a.data_spec = s == 0 && cfg->data_spec ? (char *) cfg->data_spec : "";
     a.start_epoch = ctl->start_epoch;
     char resume_id[ET_CKPT_ID_LEN];
-    a.resume_from = (char *) ctl_resume_attach(ctl, s, ag->conn, resume_id,
-                                               sizeof resume_id);
+    if (!ctl_resume_attach_local(ctl, s, agent, &a, resume_id,
+                                 sizeof resume_id)) {
+        a.resume_from = (char *) ctl_resume_attach(ctl, s, ag->conn,
+                                                   resume_id,
+                                                   sizeof resume_id);
+    }
     Edgetrain__Peer up, down, *ups[1], *downs[1];
     if (s > 0) {
         fill_peer(ctl, &pl->routes[s - 1], plan_stage_agent(pl, s - 1), &up);
@@ -553,6 +557,7 @@ try_adopt(struct ctl *ctl)
             ctl->agents[j].resend = false;
         }
         mark_planned(ctl);
+        ctl_resume_reload(ctl);
         ET_INFO("run %016" PRIx64 ": adopted from the agents (%u stages, "
                 "generation %u, from epoch %u)", ctl->run_id, count,
                 ctl->generation, epoch);
@@ -852,6 +857,7 @@ on_hello(void *ctl_, struct mgmt_conn *conn, const Edgetrain__Hello *h,
     ag->conn = conn;
     ag->registered_at = plan_now();
     ag->registrations++;
+    ag->resume_local = h->resume_local;
     mgmt_conn_set_data(conn, ag);
     ag->current.valid = false;
     const Edgetrain__Assignment *cur = h->current;
@@ -909,22 +915,7 @@ store_checkpoint(struct ctl *ctl, struct ctl_agent *ag, const char *name,
     if (ctl->resume_wait && ctl_resume_poll(ctl)) {
         deploy(ctl);
     }
-    if (!ctl->cfg.checkpoint_dir) {
-        return;
-    }
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s-%016" PRIx64 "-b%u-%u-e%u.ckpt",
-             ctl->cfg.checkpoint_dir, name, c->run_id, c->first_block,
-             c->last_block, c->epoch);
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(payload, 1, len, f) != len) {
-        ET_WARN("mgmt: cannot write %s: %s", path, strerror(errno));
-    } else {
-        ET_INFO("mgmt: checkpoint of '%s' saved to %s", name, path);
-    }
-    if (f) {
-        fclose(f);
-    }
+    ctl_resume_save(ctl, name, c, payload, len);
 }
 
 /* A run is done when every stage's agent reported a test accuracy for an
@@ -1029,6 +1020,9 @@ on_frame(void *ctl_, struct mgmt_conn *conn, int type,
     } else if (type == ET_MSG_CHECKPOINT) {
         store_checkpoint(ctl, ag, name, (const Edgetrain__Checkpoint *) msg,
                          payload, len);
+    } else if (type == ET_MSG_CHECKPOINT_REQUEST) {
+        ctl_resume_request(ctl, idx, conn,
+                           (const Edgetrain__Checkpoint *) msg);
     } else if (type == ET_MSG_ERROR) {
         const Edgetrain__Error *e = (const Edgetrain__Error *) msg;
         snprintf(ag->last_error, sizeof ag->last_error, "%u: %s", e->code,

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "ckpt_id.h"
+#include "ckptdir.h"
 #include "ckptstore.h"
 #include "ctl-private.h"
 #include "edgetrain.pb-c.h"
@@ -40,6 +41,9 @@ void
 ctl_resume_init(struct ctl *ctl)
 {
     ctl->ckpts = ckptstore_create(CTL_RESUME_KEEP);
+    if (ctl->cfg.checkpoint_dir) {
+        ckptdir_scan(ctl->cfg.checkpoint_dir, &ctl->ckdir);
+    }
 }
 
 void
@@ -47,6 +51,7 @@ ctl_resume_destroy(struct ctl *ctl)
 {
     ckptstore_destroy(ctl->ckpts);
     ctl->ckpts = NULL;
+    ckptdir_index_clear(&ctl->ckdir);
 }
 
 void
@@ -59,6 +64,13 @@ ctl_resume_keep(struct ctl *ctl, const char *name,
                       c->last_block, c->epoch, c->crc32, payload, len, err,
                       sizeof err)) {
         ET_WARN("mgmt: checkpoint from '%s' not kept: %s", name, err);
+        return;
+    }
+    int a = topology_find_agent(ctl->topo, name);
+    if (a >= 0) {
+        ckptstore_set_registration(ctl->ckpts, c->run_id, c->first_block,
+                                   c->last_block, c->epoch,
+                                   ctl->agents[a].registrations);
     }
 }
 
@@ -149,6 +161,7 @@ ctl_resume_attach(struct ctl *ctl, size_t s, struct mgmt_conn *conn,
         return "";
     }
     ctl->ckpts_sent++;
+    ctl->ckpt_bytes_sent += x->len;
     et_ckpt_id(id, size, x->run_id, x->first, x->last, x->epoch);
     ET_INFO("run: stage %zu resumes from checkpoint %s (%zu bytes, made by "
             "%s)", s, id, x->len, x->producer);
@@ -260,4 +273,120 @@ ctl_resume_home_plan(struct ctl *ctl, struct plan *np)
     }
     ctl->home.valid = false;
     return true;
+}
+
+/* ---- Copies on disk, and agents' own copies. ---------------------------- */
+
+void
+ctl_resume_save(struct ctl *ctl, const char *name,
+                const Edgetrain__Checkpoint *c, const uint8_t *payload,
+                size_t len)
+{
+    if (!ctl->cfg.checkpoint_dir) {
+        return;
+    }
+    char err[1100];
+    if (ckptdir_write(ctl->cfg.checkpoint_dir, name, c->run_id,
+                      c->first_block, c->last_block, c->epoch, payload, len,
+                      CTL_RESUME_KEEP, err, sizeof err)) {
+        ET_WARN("mgmt: checkpoint of '%s' not saved: %s", name, err);
+    } else {
+        ET_INFO("mgmt: checkpoint of '%s' (blocks %u-%u, epoch %u) saved in "
+                "%s", name, c->first_block, c->last_block, c->epoch,
+                ctl->cfg.checkpoint_dir);
+    }
+}
+
+void
+ctl_resume_reload(struct ctl *ctl)
+{
+    if (!ctl->ckdir.dir) {
+        return;
+    }
+    size_t n = ckptdir_load(&ctl->ckdir, ctl->ckpts, ctl->run_id,
+                            CTL_RESUME_KEEP);
+    ctl->ckpts_reloaded += n;
+    size_t bytes = 0, held = ckptstore_count(ctl->ckpts, &bytes);
+    ET_INFO("run %016" PRIx64 ": %zu checkpoints reloaded from %s (%zu held, "
+            "%zu bytes)", ctl->run_id, n, ctl->ckdir.dir, held, bytes);
+    ckptdir_index_clear(&ctl->ckdir);       /* read once */
+}
+
+bool
+ctl_resume_attach_local(struct ctl *ctl, size_t s, size_t agent,
+                        Edgetrain__Assignment *a, char *id, size_t size)
+{
+    if (!ctl->resume_epoch || ctl->generation != ctl->resume_generation
+        || !ctl->agents[agent].resume_local) {
+        return false;
+    }
+    const struct placement_stage *st = &ctl->plan.placement.stages[s];
+    const struct ckpt_entry *x = ckptstore_get(ctl->ckpts, ctl->run_id,
+                                               st->first_block,
+                                               st->last_block,
+                                               ctl->resume_epoch);
+    const char *name = ctl->topo->agents[agent].name;
+    /* Made by this very registration: it has not restarted since, so its
+     * state directory still holds the file (a copy reloaded from disk has
+     * registration 0 and always goes as payload). */
+    if (!x || !x->registration
+        || x->registration != ctl->agents[agent].registrations
+        || strcmp(x->producer, name)) {
+        return false;
+    }
+    et_ckpt_id(id, size, x->run_id, x->first, x->last, x->epoch);
+    a->resume_from = id;
+    a->resume_local = true;
+    a->resume_crc32 = x->crc32;
+    ctl->ckpts_local++;
+    ctl->ckpt_bytes_local += x->len;
+    ET_INFO("run: stage %zu resumes from checkpoint %s (%zu bytes, %s's own "
+            "copy: payload not sent)", s, id, x->len, name);
+    return true;
+}
+
+void
+ctl_resume_request(struct ctl *ctl, size_t agent, struct mgmt_conn *conn,
+                   const Edgetrain__Checkpoint *req)
+{
+    const char *name = ctl->topo->agents[agent].name;
+    char id[ET_CKPT_ID_LEN], msg[300];
+    et_ckpt_id(id, sizeof id, req->run_id, req->first_block, req->last_block,
+               req->epoch);
+    const struct ckpt_entry *x = NULL;
+    if (req->run_id != ctl->run_id || !ctl->have_plan) {
+        snprintf(msg, sizeof msg, "checkpoint-request for %s: not the "
+                 "current run (%016" PRIx64 ")", id, ctl->run_id);
+    } else if (!(x = ckptstore_get(ctl->ckpts, req->run_id, req->first_block,
+                                   req->last_block, req->epoch))) {
+        snprintf(msg, sizeof msg, "checkpoint-request for %s: the controller "
+                 "holds no such checkpoint", id);
+    }
+    if (!x) {
+        ET_WARN("mgmt: agent '%s': %s", name, msg);
+        Edgetrain__Error e = EDGETRAIN__ERROR__INIT;
+        e.code = ENOENT;
+        e.message = msg;
+        mgmt_send(conn, ET_MSG_ERROR, &e.base);
+        return;
+    }
+    Edgetrain__Checkpoint c = EDGETRAIN__CHECKPOINT__INIT;
+    c.name = (char *) x->producer;
+    c.run_id = x->run_id;
+    c.first_block = x->first;
+    c.last_block = x->last;
+    c.epoch = x->epoch;
+    c.crc32 = x->crc32;
+    int e = mgmt_send_payload(conn, ET_MSG_CHECKPOINT, &c.base, x->buf,
+                              x->len);
+    if (e) {
+        ET_WARN("mgmt: cannot send checkpoint %s to '%s': error %d", id, name,
+                e);
+        return;
+    }
+    ctl->ckpts_sent++;
+    ctl->ckpt_bytes_sent += x->len;
+    ET_INFO("run: checkpoint %s sent to '%s' on its request (%zu bytes, made "
+            "by %s; its own copy was missing or did not match)", id, name,
+            x->len, x->producer);
 }

@@ -215,6 +215,14 @@ ctl_status_json(const struct ctl *ctl)
     cJSON_AddNumberToObject(rs, "checkpoints_held", (double) ck_n);
     cJSON_AddNumberToObject(rs, "checkpoint_bytes", (double) ck_bytes);
     cJSON_AddNumberToObject(rs, "checkpoints_sent", (double) ctl->ckpts_sent);
+    cJSON_AddNumberToObject(rs, "checkpoints_local",
+                            (double) ctl->ckpts_local);
+    cJSON_AddNumberToObject(rs, "checkpoint_bytes_sent",
+                            (double) ctl->ckpt_bytes_sent);
+    cJSON_AddNumberToObject(rs, "checkpoint_bytes_local",
+                            (double) ctl->ckpt_bytes_local);
+    cJSON_AddNumberToObject(rs, "checkpoints_reloaded",
+                            (double) ctl->ckpts_reloaded);
     cJSON_AddBoolToObject(rs, "home_pending", ctl->home.valid);
     if (ctl->last_plan_error[0]) {
         cJSON_AddStringToObject(run, "last_error", ctl->last_plan_error);

@@ -255,6 +255,7 @@ dispatch(struct mgmt_conn *c, const struct et_frame *f, const uint8_t *payload,
     }
     case ET_MSG_METRICS:
     case ET_MSG_CHECKPOINT:
+    case ET_MSG_CHECKPOINT_REQUEST:
     case ET_MSG_ERROR:
         if (type == ET_MSG_ERROR) {
             const Edgetrain__Error *er = (const Edgetrain__Error *) f->msg;
