@@ -1,17 +1,20 @@
 #!/bin/sh
 # Controller restart under a running multipath run on the emulated 4-Pi
 # diamond (real OVS, fail_mode secure): the controller is killed with
-# SIGKILL mid-epoch and started again 2 s later with the same arguments.
+# SIGKILL mid-epoch (in the second epoch, so that it holds checkpoints of
+# the first boundary) and started again 2 s later with the same arguments.
 # Checks (tests/lib/faults.py controller-restart): every sub-stream flow
 # stays while it is down and keeps counting bytes (no data-plane gap); the
 # restarted controller adopts the run (same run id, same placement) from
 # the agents' Hello and reads the switches' flows instead of clearing
 # them: no flow is removed or re-added (OVS durations go on); every stage
-# advanced across the outage. Then (check_run.py) the run completes,
+# advanced across the outage; the restarted controller holds the
+# checkpoints it held before, read back from --checkpoint-dir before any
+# new epoch boundary. Then (check_run.py) the run completes,
 # every head beats chance and every chunk was delivered exactly once.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/faults.sh
 faults_setup controller_restart
-faults_run controller-restart --outage 2
+faults_run controller-restart --outage 2 --min-epoch 1
 faults_finish

@@ -57,6 +57,27 @@ check(rs and int(rs[0][1]) >= 1 and res.get("start_epoch_failover", 0) >= 1,
 check(any(made == victim for _, _, _, made in sent),
       "the dead agent's stage resumed from the copy it had replicated "
       "off the device")
+# Checkpoint payloads: an agent resuming the checkpoint it made (same
+# registration) loads its own copy; before, every resuming stage got the
+# payload. Both from the log, cross-checked with /status.
+own = re.findall(r"stage \d+ resumes from checkpoint \S+ \((\d+) bytes, "
+                 r"\S+'s own copy: payload not sent\)", log)
+asked = re.findall(r"checkpoint \S+ sent to '\S+' on its request \((\d+) "
+                   r"bytes", log)
+mb = lambda xs: sum(int(x) for x in xs) / 1e6
+shipped = mb([b for _, _, b, _ in sent] + asked)
+before = mb([b for _, _, b, _ in sent] + own)
+rs = sb["run"]["resume"]
+print(f"figure: checkpoint payload shipped by the resumes {shipped:.1f} MB "
+      f"({len(sent) + len(asked)} frames; {len(own)} stages used their own "
+      f"copy, {len(asked)} asked for it), every stage's copy as before "
+      f"{before:.1f} MB ({len(sent) + len(own)} frames)")
+check(rs.get("checkpoints_local") == len(own) and own
+      and abs(rs.get("checkpoint_bytes_sent", -1) / 1e6 - shipped) < 1e-6
+      and shipped < before,
+      f"stages that made their checkpoint resumed from their own copy "
+      f"({len(own)}, /status checkpoints_local {rs.get('checkpoints_local')}):"
+      f" {shipped:.1f} MB shipped instead of {before:.1f} MB")
 snaps = res.get("snapshots", [])
 back = [s for s in snaps if s[0] > res.get("restart_ms", 1e18)
         and victim in s[2]]

@@ -103,9 +103,9 @@ def wait_for(pred, timeout, step=0.2):
     return None
 
 
-def streaming(min_step):
-    """The /status once every stage agent is past 'min_step' of epoch 0 or
-    later, with sub-stream flows on the switches."""
+def streaming(min_step, min_epoch=0):
+    """The /status once every stage agent is past 'min_step' of epoch
+    'min_epoch' or later, with sub-stream flows on the switches."""
     st = status()
     if not st or st.get("run", {}).get("state") != "running" \
             or not st.get("placement"):
@@ -113,7 +113,8 @@ def streaming(min_step):
     agents = {a["name"]: a for a in st["agents"]}
     for p in st["placement"]:
         m = agents[p["agent"]].get("metrics", {})
-        if m.get("epoch", 0) == 0 and m.get("step", 0) < min_step:
+        if m.get("epoch", 0) < min_epoch or (m.get("epoch", 0) == min_epoch
+                                             and m.get("step", 0) < min_step):
             return None
     return st if dump_substream_flows() else None
 
@@ -222,9 +223,12 @@ def run_link_down(args):
 
 
 def run_controller_restart(args):
-    st = wait_for(lambda: streaming(args.min_step), 120)
-    if not check(st is not None, "run streaming before the fault"):
+    st = wait_for(lambda: streaming(args.min_step, args.min_epoch), 180)
+    if not check(st is not None, "run streaming before the fault"
+                 + (f" (epoch {args.min_epoch})" if args.min_epoch else "")):
         return
+    held0 = st["run"]["resume"]["checkpoints_held"]
+    boundary0 = st["run"]["epoch_boundary"]
     before = dump_substream_flows()
     placement = sorted((p["stage"], p["agent"]) for p in st["placement"])
     run_id = st["run"]["run_id"]
@@ -275,6 +279,21 @@ def run_controller_restart(args):
         say(f"figure: outage_s={t_down:.1f} steps_advanced="
             + ",".join(f"{a}:{v}" for a, v in adv.items())
             + f" adopted_after_s={t_back:.1f}")
+        if args.min_epoch:
+            # The copies held now came from --checkpoint-dir: no epoch
+            # boundary since the kill, so no agent sent a new one.
+            rs = s["run"]["resume"]
+            check(held0 > 0 and rs["checkpoints_held"] > 0
+                  and rs.get("checkpoints_reloaded", 0) == held0
+                  and s["run"]["epoch_boundary"] == boundary0,
+                  f"restarted controller holds {rs['checkpoints_held']}"
+                  f" checkpoints ({rs.get('checkpoints_reloaded', 0)}"
+                  f" reloaded from --checkpoint-dir; {held0} held before the"
+                  f" kill) at epoch boundary {s['run']['epoch_boundary']}"
+                  f" (was {boundary0}: none reached since)")
+            say(f"figure: checkpoints_held_before={held0}"
+                f" checkpoints_reloaded={rs.get('checkpoints_reloaded', 0)}"
+                f" checkpoint_bytes={rs['checkpoint_bytes']}")
     # Once the switches are back with the restarted controller: the same
     # flows, not re-added (duration went on) and still counting.
     def switches_back():
@@ -348,6 +367,8 @@ def main():
     ap.add_argument("--steps", type=int, default=100,
                     help="steps per epoch (training and evaluation)")
     ap.add_argument("--outage", type=float, default=2.0)
+    ap.add_argument("--min-epoch", type=int, default=0,
+                    help="inject in this epoch (0-based) or later")
     args = ap.parse_args()
     try:
         {"link-down": run_link_down,
