@@ -13,7 +13,7 @@
  * run 5, so an 'a1' announcing stage 1 of run 5 makes the controller adopt
  * the pipeline. A controller per input keeps inputs independent.
  * ET_FUZZ_SEEDS=DIR writes seeds and exits.
- * fuzz-sources: controller/ctl.c controller/ctl_status.c controller/mgmt.c controller/httpapi.c controller/topology.c controller/linkstate.c controller/plan.c controller/placement.c controller/paths.c controller/policy.c controller/blockcost.c controller/sbtopo.c proto/wire.c common/log.c common/auth.c */
+ * fuzz-sources: controller/ctl.c controller/ctl_status.c controller/mgmt.c controller/ctl_resume.c controller/ckptstore.c controller/ckptdir.c kernels/batchnorm.c kernels/checkpoint.c kernels/dense.c kernels/dwconv.c kernels/gemm.c kernels/model.c kernels/optim.c kernels/pool.c kernels/pwconv.c kernels/softmax_xent.c kernels/stemconv.c controller/httpapi.c controller/topology.c controller/linkstate.c controller/plan.c controller/placement.c controller/paths.c controller/policy.c controller/blockcost.c controller/sbtopo.c proto/wire.c common/log.c common/auth.c */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -136,6 +136,15 @@ fz_write_seeds(const char *dir)
     n += et_frame_encode_buf(buf + n, sizeof buf - n, ET_MSG_ERROR, &er.base,
                              0);
     fz_seed_write(dir, "adopt", buf, n);
+    /* ...and asks for checkpoints: one it does not hold, one of another
+     * run (each answered with an Error, the channel stays up). */
+    ck.epoch = 2;
+    n += et_frame_encode_buf(buf + n, sizeof buf - n,
+                             ET_MSG_CHECKPOINT_REQUEST, &ck.base, 0);
+    ck.run_id = 6;
+    n += et_frame_encode_buf(buf + n, sizeof buf - n,
+                             ET_MSG_CHECKPOINT_REQUEST, &ck.base, 0);
+    fz_seed_write(dir, "adopt-request", buf, n);
 
     /* Adopt a one-stage run 5 alone; its metrics pass epoch boundaries
      * (re-placement considered) up to the last epoch (run done). */
