@@ -760,6 +760,12 @@ epoch_boundary(struct ctl *ctl, uint32_t epoch)
     if (ctl->resume_wait) {
         return;                 /* a new placement is about to go out */
     }
+    if (ctl->cfg.epochs && epoch >= ctl->cfg.epochs) {
+        /* Nothing left to train: a new placement would hand finished
+         * stages to agents that never evaluate them, and the run would
+         * never be done. */
+        return;
+    }
     struct plan home = {0};
     if (ctl_resume_home_plan(ctl, &home)) {
         snprintf(why, sizeof why, "epoch %u boundary, agents back", epoch);

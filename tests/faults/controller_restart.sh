@@ -16,5 +16,6 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/faults.sh
 faults_setup controller_restart
-faults_run controller-restart --outage 2 --min-epoch 1
+faults_run controller-restart --outage 2 --min-epoch 1 --min-step 5 \
+    --max-step $((FAULTS_STEPS * 3 / 8))
 faults_finish

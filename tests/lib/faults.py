@@ -103,18 +103,30 @@ def wait_for(pred, timeout, step=0.2):
     return None
 
 
-def streaming(min_step, min_epoch=0):
+def streaming(min_step, min_epoch=0, max_step=None):
     """The /status once every stage agent is past 'min_step' of epoch
-    'min_epoch' or later, with sub-stream flows on the switches."""
+    'min_epoch' or later (with 'max_step': training step min_step to
+    max_step of epoch min_epoch, the checkpoints of that boundary all held
+    by the controller), with sub-stream flows on the switches."""
     st = status()
     if not st or st.get("run", {}).get("state") != "running" \
             or not st.get("placement"):
+        return None
+    if max_step is not None and (
+            st["run"]["epoch_boundary"] < min_epoch
+            or st["run"]["resume"]["checkpoints_held"]
+            < len(st["placement"])):
         return None
     agents = {a["name"]: a for a in st["agents"]}
     for p in st["placement"]:
         m = agents[p["agent"]].get("metrics", {})
         if m.get("epoch", 0) < min_epoch or (m.get("epoch", 0) == min_epoch
                                              and m.get("step", 0) < min_step):
+            return None
+        # The last report of the previous epoch (its evaluation) says
+        # epoch min_epoch with a step past the training steps.
+        if max_step is not None and (m.get("epoch", 0) != min_epoch
+                                     or m.get("step", 0) > max_step):
             return None
     return st if dump_substream_flows() else None
 
@@ -223,7 +235,8 @@ def run_link_down(args):
 
 
 def run_controller_restart(args):
-    st = wait_for(lambda: streaming(args.min_step, args.min_epoch), 180)
+    st = wait_for(lambda: streaming(args.min_step, args.min_epoch,
+                                    args.max_step), 180)
     if not check(st is not None, "run streaming before the fault"
                  + (f" (epoch {args.min_epoch})" if args.min_epoch else "")):
         return
@@ -369,6 +382,9 @@ def main():
     ap.add_argument("--outage", type=float, default=2.0)
     ap.add_argument("--min-epoch", type=int, default=0,
                     help="inject in this epoch (0-based) or later")
+    ap.add_argument("--max-step", type=int, default=None,
+                    help="inject at training step --min-step to this one"
+                         " of --min-epoch exactly")
     args = ap.parse_args()
     try:
         {"link-down": run_link_down,
