@@ -88,6 +88,14 @@ def main():
                     return st
             time.sleep(0.1)
         res["error"] = f"timed out waiting for {what}"
+        # What the controller showed last: why it did not get there.
+        st = status(url)
+        if st:
+            res["last_status"] = {
+                "run": st.get("run"),
+                "agents": [{k: a.get(k) for k in ("name", "alive", "stage",
+                                                  "metrics")}
+                           for a in st.get("agents", [])]}
         return None
 
     try:
