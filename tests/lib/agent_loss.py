@@ -93,7 +93,7 @@ def main():
         if st:
             res["last_status"] = {
                 "run": st.get("run"),
-                "agents": [{k: a.get(k) for k in ("name", "alive", "stage",
+                "agents": [{k: a.get(k) for k in ("name", "alive", "registrations",
                                                   "metrics")}
                            for a in st.get("agents", [])]}
         return None
