@@ -480,10 +480,56 @@ resend_to(struct ctl *ctl, size_t agent)
     }
 }
 
+/* How long a run that has its agents waits for the topology's switches.
+ * Switches that came up before the controller back off their reconnection
+ * (Open vSwitch: up to 8 s); a run started without them would install its
+ * flows nowhere and its streams would find no route. A run adopted after a
+ * controller restart waits too: routed while some switches are still
+ * away, its paths can differ from the ones installed, and the switches'
+ * flows would be replaced when they come back (a data-plane change the
+ * restart must not cause). */
+#define CTL_SWITCH_WAIT_S 15.0
+
+static size_t
+switches_missing(const struct ctl *ctl)
+{
+    if (!ctl->sb) {
+        return 0;               /* no OpenFlow: nothing to wait for */
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < ctl->topo->n_switches; i++) {
+        n += !ctl->switch_up[i];
+    }
+    return n;
+}
+
+/* True while 'what' (a run about to start or be adopted) should wait for
+ * switches still to connect; after CTL_SWITCH_WAIT_S it goes ahead with a
+ * warning. SWITCH_UP and the 1 s tick look again. */
+static bool
+switch_wait(struct ctl *ctl, const char *what)
+{
+    size_t missing = switches_missing(ctl);
+    if (missing && plan_now() - ctl->started_at < CTL_SWITCH_WAIT_S) {
+        if (!ctl->switch_wait_logged) {
+            ET_INFO("run: %s; waiting for %zu of %zu switches to connect "
+                    "(at most %.0f s)", what, missing, ctl->topo->n_switches,
+                    CTL_SWITCH_WAIT_S);
+            ctl->switch_wait_logged = true;
+        }
+        return true;
+    }
+    if (missing) {
+        ET_WARN("run: %s with %zu of %zu switches not connected", what,
+                missing, ctl->topo->n_switches);
+    }
+    return false;
+}
+
 /* After a controller restart: if the alive agents report every stage of
  * one run (Hello.current), continue that run instead of starting a new
  * one: same run id, token and placement, freshly routed, next generation.
- * Returns true if it adopted one. */
+ * Returns true if it adopted one, or waits for switches to adopt it. */
 static bool
 try_adopt(struct ctl *ctl)
 {
@@ -509,6 +555,10 @@ try_adopt(struct ctl *ctl)
         if (found != count) {
             free(by_stage);
             continue;       /* not all stages back (yet) */
+        }
+        if (switch_wait(ctl, "the agents of a running run are back")) {
+            free(by_stage);
+            return true;    /* they train on meanwhile, flows untouched */
         }
         struct plan_agent *agents = calloc(count, sizeof *agents);
         uint32_t (*ranges)[2] = calloc(count, sizeof *ranges);
@@ -592,25 +642,6 @@ resume_same_placement(struct ctl *ctl)
     }
 }
 
-/* How long a run that has its agents waits for the topology's switches.
- * Switches that came up before the controller back off their reconnection
- * (Open vSwitch: up to 8 s); a run started without them would install its
- * flows nowhere and its streams would find no route. */
-#define CTL_SWITCH_WAIT_S 15.0
-
-static size_t
-switches_missing(const struct ctl *ctl)
-{
-    if (!ctl->sb) {
-        return 0;               /* no OpenFlow: nothing to wait for */
-    }
-    size_t n = 0;
-    for (size_t i = 0; i < ctl->topo->n_switches; i++) {
-        n += !ctl->switch_up[i];
-    }
-    return n;
-}
-
 /* Deferred: start when enough agents (and the switches) are in; resend
  * assignments to agents of the run that came back. */
 static void
@@ -622,19 +653,8 @@ check_cb(evutil_socket_t fd, short what, void *ctl_)
     }
     if (ctl->state == RUN_WAITING && ctl->cfg.expect_agents
         && ctl_n_alive(ctl) >= ctl->cfg.expect_agents) {
-        size_t missing = switches_missing(ctl);
-        if (missing && plan_now() - ctl->started_at < CTL_SWITCH_WAIT_S) {
-            if (!ctl->switch_wait_logged) {
-                ET_INFO("run: agents are in; waiting for %zu of %zu "
-                        "switches to connect (at most %.0f s)", missing,
-                        ctl->topo->n_switches, CTL_SWITCH_WAIT_S);
-                ctl->switch_wait_logged = true;
-            }
-            return;             /* SWITCH_UP and the 1 s tick look again */
-        }
-        if (missing) {
-            ET_WARN("run: starting with %zu of %zu switches not connected",
-                    missing, ctl->topo->n_switches);
+        if (switch_wait(ctl, "agents are in")) {
+            return;
         }
         char err[256];
         ctl_start_run(ctl, err, sizeof err);
