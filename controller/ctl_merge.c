@@ -174,14 +174,13 @@ ctl_merge_active(const struct ctl *ctl)
 }
 
 /* Assembles and keeps the merged range's checkpoint of 'epoch' if both
- * parts' copies are in and it is not there yet. */
+ * parts' copies are in. */
 static void
 assemble_epoch(struct ctl *ctl, uint32_t epoch)
 {
     const struct ckpt_entry *a, *b;
     uint32_t f = ctl->merge.first, m = ctl->merge.split, l = ctl->merge.last;
-    if (ckptstore_get(ctl->ckpts, ctl->run_id, f, l, epoch)
-        || !(a = ckptstore_get(ctl->ckpts, ctl->run_id, f, m, epoch))
+    if (!(a = ckptstore_get(ctl->ckpts, ctl->run_id, f, m, epoch))
         || !(b = ckptstore_get(ctl->ckpts, ctl->run_id, m + 1, l, epoch))
         || epoch == ctl->merge.failed_epoch) {
         return;
@@ -220,6 +219,10 @@ ctl_merge_assemble(struct ctl *ctl)
     uint32_t top = ctl->resume_wait && ctl->resume_target > ctl->boundary_epoch
                    ? ctl->resume_target : ctl->boundary_epoch;
     for (uint32_t e = top; e >= 1 && e + CTL_RESUME_KEEP > top; e--) {
+        if (ckptstore_get(ctl->ckpts, ctl->run_id, ctl->merge.first,
+                          ctl->merge.last, e)) {
+            break;      /* held (or the merged stage's own): older unneeded */
+        }
         assemble_epoch(ctl, e);
     }
 }
