@@ -6,9 +6,11 @@
 # Checks and prints: the run completes on 3 stages, the dead blocks merged
 # into a neighbour and the other ranges kept; every stage resumed from the
 # checkpoints of the last epoch boundary, the merged one from a checkpoint
-# the controller assembled from both parts' copies; the heads of the kept
-# stages within 1 point of the undisturbed run (same seed), and the merged
-# stage's head beside the undisturbed head after the same last block.
+# the controller assembled from both parts' copies; each head beside the
+# undisturbed run's head after the same block (same seed): kept stages
+# upstream of the merge within 1 point (they compute what they did), no
+# head (the merged one, kept ones downstream whose input changed) worse by
+# more than 1 point.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/check.sh
