@@ -205,8 +205,8 @@ assemble_epoch(struct ctl *ctl, uint32_t epoch)
     }
     ctl->merge.assembled++;
     ET_INFO("run: checkpoint of merged blocks %u-%u after epoch %u assembled "
-            "from blocks %u-%u (%s) and %u-%u (%s): %zu bytes, crc32 %08x",
-            f, l, epoch, f, m, a->producer, m + 1, l, b->producer, len, crc);
+            "from blocks %u-%u (%s) and %u-%u (%s): %zu bytes", f, l, epoch,
+            f, m, a->producer, m + 1, l, b->producer, len);
 }
 
 void
