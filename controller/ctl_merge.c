@@ -123,9 +123,10 @@ ctl_merge_failover_plan(struct ctl *ctl, struct plan *np)
                ? (cand[1].bottleneck_s < cand[0].bottleneck_s ? 1 : 0)
                : ok[1] ? 1 : ok[0] ? 0 : -1;
     if (best < 0) {
-        ET_WARN("run: failover without a spare: the blocks %u-%u of dead "
-                "agent '%s' fit no neighbour (previous: %s; next: %s); the "
-                "planner re-places the run and its new ranges start over",
+        ET_WARN("run: failover without a spare: blocks %u-%u of dead agent "
+                "'%s' cannot merge into a neighbour (previous: %s; next: "
+                "%s); the planner re-places the run and its new ranges "
+                "start over",
                 ds->first_block, ds->last_block, dname, why[0], why[1]);
         plan_clear(&cand[0]);
         plan_clear(&cand[1]);
