@@ -765,6 +765,12 @@ epoch_boundary(struct ctl *ctl, uint32_t epoch)
     if (ctl->resume_wait) {
         return;                 /* a new placement is about to go out */
     }
+    if (ctl->cfg.epochs && epoch >= ctl->cfg.epochs) {
+        /* The last boundary ends the run: a placement taken here would
+         * resume every stage at an epoch past the end, where no agent
+         * trains or evaluates any more, and the run would never be done. */
+        return;
+    }
     struct plan home = {0};
     if (ctl_resume_home_plan(ctl, &home)) {
         snprintf(why, sizeof why, "epoch %u boundary, agents back", epoch);

@@ -94,6 +94,14 @@ def main():
                     return st
             time.sleep(0.1)
         res["error"] = f"timed out waiting for {what}"
+        # What the controller showed last: why it did not get there.
+        st = status(url)
+        if st:
+            res["last_status"] = {
+                "run": st.get("run"),
+                "agents": [{k: a.get(k) for k in ("name", "alive", "registrations",
+                                                  "metrics")}
+                           for a in st.get("agents", [])]}
         return None
 
     def finish():
@@ -174,6 +182,14 @@ def main():
         restarted = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         res["restart_ms"] = round(time.time() * 1000)
         res["boundary_at_restart"] = st["run"].get("epoch_boundary")
+        # "Used again from the next epoch" counts from its registration:
+        # its start-up (self-benchmark) may straddle a boundary on a busy
+        # machine.
+        st = wait(lambda s: agent(s, victim).get("alive"), 60,
+                  "the restarted agent registered")
+        if not st:
+            return 1
+        res["boundary_at_register"] = st["run"].get("epoch_boundary")
         if mode == "back":
             st = wait(lambda s: victim in placement(s)
                       and s["run"]["generation"] > res["generation_before"]
