@@ -1,6 +1,7 @@
-/* ctl-private: the controller core's state, shared by ctl.c (behaviour)
- * and ctl_status.c (the /status and /metrics documents). Nothing outside
- * those two files includes it. */
+/* ctl-private: the controller core's state, shared by ctl.c (behaviour),
+ * ctl_resume.c and ctl_merge.c (failover and resume) and ctl_status.c
+ * (the /status and /metrics documents). Nothing else includes it but the
+ * unit tests of those parts. */
 #ifndef ET_CTL_PRIVATE_H
 #define ET_CTL_PRIVATE_H 1
 

@@ -772,7 +772,11 @@ epoch_boundary(struct ctl *ctl, uint32_t epoch)
         return;
     }
     struct plan home = {0};
-    if (ctl_resume_home_plan(ctl, &home)) {
+    /* While a merged stage runs, the ranges before the failover have no
+     * checkpoint of this boundary (a merged one is not split again): the
+     * home placement would start stages over, so a returning agent waits
+     * as a spare instead (ctl_merge.c). */
+    if (!ctl_merge_active(ctl) && ctl_resume_home_plan(ctl, &home)) {
         snprintf(why, sizeof why, "epoch %u boundary, agents back", epoch);
         take_placement(ctl, &home, epoch, why);
         return;
