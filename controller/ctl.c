@@ -454,6 +454,7 @@ ctl_start_run(struct ctl *ctl, char *err, size_t err_size)
     ctl->resume_wait = false;
     ctl->resume_epoch = 0;
     ctl->home.valid = false;
+    ctl->merge.valid = false;
     for (size_t i = 0; i < ctl->topo->n_agents; i++) {
         ctl->agents[i].have_eval = false;    /* a new run's accuracies */
         ctl->agents[i].n_substreams = 0;
@@ -714,8 +715,16 @@ replace_placement(struct ctl *ctl, uint32_t start_epoch, bool force,
     struct plan np = {0};
     char err[256];
     int e;
+    if (!force && ctl_merge_active(ctl)) {
+        /* A merged stage keeps its blocks: the planner's ranges would
+         * have no checkpoint and start over (ctl_merge.c). */
+        free(agents);
+        return false;
+    }
     if (force && !ctl_resume_failover_plan(ctl, &np)) {
         e = 0;                  /* same blocks on a spare: see ctl_resume.c */
+    } else if (force && !ctl_merge_failover_plan(ctl, &np)) {
+        e = 0;                  /* no spare: merged into a neighbour */
     } else {
         e = n ? plan_compute(ctl->topo, ctl->ls, agents, n, source,
                              ctl->placement, ctl->routing, &opt, &np, err,
@@ -760,6 +769,7 @@ take_placement(struct ctl *ctl, struct plan *np, uint32_t start_epoch,
     ctl->start_epoch = start_epoch;
     ctl->state = RUN_RUNNING;
     mark_planned(ctl);
+    ctl_merge_assemble(ctl);
     if (ctl_resume_begin(ctl, start_epoch)) {
         deploy(ctl);
     }
@@ -782,7 +792,11 @@ epoch_boundary(struct ctl *ctl, uint32_t epoch)
         return;
     }
     struct plan home = {0};
-    if (ctl_resume_home_plan(ctl, &home)) {
+    /* While a merged stage runs, the ranges before the failover have no
+     * checkpoint of this boundary (a merged one is not split again): the
+     * home placement would start stages over, so a returning agent waits
+     * as a spare instead (ctl_merge.c). */
+    if (!ctl_merge_active(ctl) && ctl_resume_home_plan(ctl, &home)) {
         snprintf(why, sizeof why, "epoch %u boundary, agents back", epoch);
         take_placement(ctl, &home, epoch, why);
         return;
@@ -932,6 +946,7 @@ store_checkpoint(struct ctl *ctl, struct ctl_agent *ag, const char *name,
     }
     ag->checkpoints++;
     ctl_resume_keep(ctl, name, c, payload, len);
+    ctl_merge_assemble(ctl);
     if (ctl->resume_wait && ctl_resume_poll(ctl)) {
         deploy(ctl);
     }
