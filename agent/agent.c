@@ -516,20 +516,24 @@ apply_assignment(struct agent *ag, Edgetrain__Assignment *a)
     if (restart && resume) {
         reset_upstreams(ag, a);
     }
-    configure_streams(ag, a);
+    /* The new stage's generation counts before the streams are set up: a
+     * new sender pulls queued output at once (pump_out), and what the old
+     * stage computed must not reach it (another shape if the blocks
+     * changed). */
+    struct et_qmsg *m = NULL;
     if (restart) {
-        struct et_qmsg *m = et_qmsg_new(ET_QMSG_ASSIGN);
+        m = et_qmsg_new(ET_QMSG_ASSIGN);
         m->meta_len = protobuf_c_message_get_packed_size(&a->base);
         m->meta = malloc(m->meta_len + 1);
         protobuf_c_message_pack(&a->base, m->meta);
         if (resume) {
             agent_resume_attach(ag, a, m);
         }
-        if (et_queue_push(&ag->to_compute, m, false)) {
-            et_qmsg_free(m);
-        } else {
-            ag->stage_gen++;
-        }
+        ag->stage_gen++;
+    }
+    configure_streams(ag, a);
+    if (m && et_queue_push(&ag->to_compute, m, false)) {
+        et_qmsg_free(m);        /* shutting down */
     }
     if (ag->assign) {
         protobuf_c_message_free_unpacked(&ag->assign->base, NULL);

@@ -1,6 +1,7 @@
-/* ctl-private: the controller core's state, shared by ctl.c (behaviour)
- * and ctl_status.c (the /status and /metrics documents). Nothing outside
- * those two files includes it. */
+/* ctl-private: the controller core's state, shared by ctl.c (behaviour),
+ * ctl_resume.c and ctl_merge.c (failover and resume) and ctl_status.c
+ * (the /status and /metrics documents). Nothing else includes it but the
+ * unit tests of those parts. */
 #ifndef ET_CTL_PRIVATE_H
 #define ET_CTL_PRIVATE_H 1
 
@@ -135,6 +136,16 @@ struct ctl {
         size_t agents[BLOCKCOST_BLOCKS];
         uint32_t ranges[BLOCKCOST_BLOCKS][2];
     } home;
+
+    /* A failover with no spare merged a dead stage into its neighbour
+     * (ctl_merge.c): blocks first..last from first..split and
+     * split+1..last. */
+    struct {
+        bool valid;
+        uint32_t first, split, last;
+        uint64_t assembled;            /* checkpoints assembled */
+        uint32_t failed_epoch;         /* assembly failed (logged once) */
+    } merge;
     /* Checkpoint copies on disk and agents' own copies (ctl_resume.c). */
     struct ckptdir_index ckdir;        /* --checkpoint-dir scanned at start */
     uint64_t ckpts_reloaded;           /* loaded from it into ckpts */
@@ -210,5 +221,22 @@ void ctl_resume_home_save(struct ctl *);
 /* If a home placement is remembered and all its agents are alive again,
  * fills 'np' with it and returns true. */
 bool ctl_resume_home_plan(struct ctl *, struct plan *np);
+
+/* ---- ctl_merge.c: failover with no spare agent. ------------------------- */
+
+/* Exactly one stage's agent dead and no spare: fills 'np' with the dead
+ * stage's blocks merged into the adjacent stage that gives the lower
+ * bottleneck (other stages unchanged) and remembers the merge. Returns 0,
+ * ENOENT (not one dead stage), ENOSPC (fits no neighbour's memory; logged)
+ * or the planner's error. */
+int ctl_merge_failover_plan(struct ctl *, struct plan *np);
+
+/* Whether the current plan runs a merged stage (ctl->merge). */
+bool ctl_merge_active(const struct ctl *);
+
+/* Assembles the merged stage's checkpoints of the latest boundaries from
+ * its parts' copies, where both are in (call after a checkpoint arrives
+ * and before a new placement looks for its checkpoints). */
+void ctl_merge_assemble(struct ctl *);
 
 #endif /* ET_CTL_PRIVATE_H */

@@ -458,6 +458,7 @@ ctl_start_run(struct ctl *ctl, char *err, size_t err_size)
     ctl->resume_wait = false;
     ctl->resume_epoch = 0;
     ctl->home.valid = false;
+    ctl->merge.valid = false;
     for (size_t i = 0; i < ctl->topo->n_agents; i++) {
         ctl->agents[i].have_eval = false;    /* a new run's accuracies */
         ctl->agents[i].n_substreams = 0;
@@ -484,10 +485,56 @@ resend_to(struct ctl *ctl, size_t agent)
     }
 }
 
+/* How long a run that has its agents waits for the topology's switches.
+ * Switches that came up before the controller back off their reconnection
+ * (Open vSwitch: up to 8 s); a run started without them would install its
+ * flows nowhere and its streams would find no route. A run adopted after a
+ * controller restart waits too: routed while some switches are still
+ * away, its paths can differ from the ones installed, and the switches'
+ * flows would be replaced when they come back (a data-plane change the
+ * restart must not cause). */
+#define CTL_SWITCH_WAIT_S 15.0
+
+static size_t
+switches_missing(const struct ctl *ctl)
+{
+    if (!ctl->sb) {
+        return 0;               /* no OpenFlow: nothing to wait for */
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < ctl->topo->n_switches; i++) {
+        n += !ctl->switch_up[i];
+    }
+    return n;
+}
+
+/* True while 'what' (a run about to start or be adopted) should wait for
+ * switches still to connect; after CTL_SWITCH_WAIT_S it goes ahead with a
+ * warning. SWITCH_UP and the 1 s tick look again. */
+static bool
+switch_wait(struct ctl *ctl, const char *what)
+{
+    size_t missing = switches_missing(ctl);
+    if (missing && plan_now() - ctl->started_at < CTL_SWITCH_WAIT_S) {
+        if (!ctl->switch_wait_logged) {
+            ET_INFO("run: %s; waiting for %zu of %zu switches to connect "
+                    "(at most %.0f s)", what, missing, ctl->topo->n_switches,
+                    CTL_SWITCH_WAIT_S);
+            ctl->switch_wait_logged = true;
+        }
+        return true;
+    }
+    if (missing) {
+        ET_WARN("run: %s with %zu of %zu switches not connected", what,
+                missing, ctl->topo->n_switches);
+    }
+    return false;
+}
+
 /* After a controller restart: if the alive agents report every stage of
  * one run (Hello.current), continue that run instead of starting a new
  * one: same run id, token and placement, freshly routed, next generation.
- * Returns true if it adopted one. */
+ * Returns true if it adopted one, or waits for switches to adopt it. */
 static bool
 try_adopt(struct ctl *ctl)
 {
@@ -513,6 +560,10 @@ try_adopt(struct ctl *ctl)
         if (found != count) {
             free(by_stage);
             continue;       /* not all stages back (yet) */
+        }
+        if (switch_wait(ctl, "the agents of a running run are back")) {
+            free(by_stage);
+            return true;    /* they train on meanwhile, flows untouched */
         }
         struct plan_agent *agents = calloc(count, sizeof *agents);
         uint32_t (*ranges)[2] = calloc(count, sizeof *ranges);
@@ -597,25 +648,6 @@ resume_same_placement(struct ctl *ctl)
     }
 }
 
-/* How long a run that has its agents waits for the topology's switches.
- * Switches that came up before the controller back off their reconnection
- * (Open vSwitch: up to 8 s); a run started without them would install its
- * flows nowhere and its streams would find no route. */
-#define CTL_SWITCH_WAIT_S 15.0
-
-static size_t
-switches_missing(const struct ctl *ctl)
-{
-    if (!ctl->sb) {
-        return 0;               /* no OpenFlow: nothing to wait for */
-    }
-    size_t n = 0;
-    for (size_t i = 0; i < ctl->topo->n_switches; i++) {
-        n += !ctl->switch_up[i];
-    }
-    return n;
-}
-
 /* Deferred: start when enough agents (and the switches) are in; resend
  * assignments to agents of the run that came back. */
 static void
@@ -627,19 +659,8 @@ check_cb(evutil_socket_t fd, short what, void *ctl_)
     }
     if (ctl->state == RUN_WAITING && ctl->cfg.expect_agents
         && ctl_n_alive(ctl) >= ctl->cfg.expect_agents) {
-        size_t missing = switches_missing(ctl);
-        if (missing && plan_now() - ctl->started_at < CTL_SWITCH_WAIT_S) {
-            if (!ctl->switch_wait_logged) {
-                ET_INFO("run: agents are in; waiting for %zu of %zu "
-                        "switches to connect (at most %.0f s)", missing,
-                        ctl->topo->n_switches, CTL_SWITCH_WAIT_S);
-                ctl->switch_wait_logged = true;
-            }
-            return;             /* SWITCH_UP and the 1 s tick look again */
-        }
-        if (missing) {
-            ET_WARN("run: starting with %zu of %zu switches not connected",
-                    missing, ctl->topo->n_switches);
+        if (switch_wait(ctl, "agents are in")) {
+            return;
         }
         char err[256];
         ctl_start_run(ctl, err, sizeof err);
@@ -699,8 +720,16 @@ replace_placement(struct ctl *ctl, uint32_t start_epoch, bool force,
     struct plan np = {0};
     char err[256];
     int e;
+    if (!force && ctl_merge_active(ctl)) {
+        /* A merged stage keeps its blocks: the planner's ranges would
+         * have no checkpoint and start over (ctl_merge.c). */
+        free(agents);
+        return false;
+    }
     if (force && !ctl_resume_failover_plan(ctl, &np)) {
         e = 0;                  /* same blocks on a spare: see ctl_resume.c */
+    } else if (force && !ctl_merge_failover_plan(ctl, &np)) {
+        e = 0;                  /* no spare: merged into a neighbour */
     } else {
         e = n ? plan_compute(ctl->topo, ctl->ls, agents, n, source,
                              ctl->placement, ctl->routing, &opt, &np, err,
@@ -745,6 +774,7 @@ take_placement(struct ctl *ctl, struct plan *np, uint32_t start_epoch,
     ctl->start_epoch = start_epoch;
     ctl->state = RUN_RUNNING;
     mark_planned(ctl);
+    ctl_merge_assemble(ctl);
     if (ctl_resume_begin(ctl, start_epoch)) {
         deploy(ctl);
     }
@@ -761,13 +791,17 @@ epoch_boundary(struct ctl *ctl, uint32_t epoch)
         return;                 /* a new placement is about to go out */
     }
     if (ctl->cfg.epochs && epoch >= ctl->cfg.epochs) {
-        /* Nothing left to train: a new placement would hand finished
-         * stages to agents that never evaluate them, and the run would
-         * never be done. */
+        /* The last boundary ends the run: a placement taken here would
+         * resume every stage at an epoch past the end, where no agent
+         * trains or evaluates any more, and the run would never be done. */
         return;
     }
     struct plan home = {0};
-    if (ctl_resume_home_plan(ctl, &home)) {
+    /* While a merged stage runs, the ranges before the failover have no
+     * checkpoint of this boundary (a merged one is not split again): the
+     * home placement would start stages over, so a returning agent waits
+     * as a spare instead (ctl_merge.c). */
+    if (!ctl_merge_active(ctl) && ctl_resume_home_plan(ctl, &home)) {
         snprintf(why, sizeof why, "epoch %u boundary, agents back", epoch);
         take_placement(ctl, &home, epoch, why);
         return;
@@ -918,6 +952,7 @@ store_checkpoint(struct ctl *ctl, struct ctl_agent *ag, const char *name,
     }
     ag->checkpoints++;
     ctl_resume_keep(ctl, name, c, payload, len);
+    ctl_merge_assemble(ctl);
     if (ctl->resume_wait && ctl_resume_poll(ctl)) {
         deploy(ctl);
     }

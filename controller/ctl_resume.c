@@ -15,9 +15,10 @@
  *
  * Block ranges stay as they were: a failover moves a dead agent's stage to
  * a spare agent (plan_adopt with the old ranges), so every range has its
- * checkpoints. Only with no spare left does the planner run again (merged
- * stages); a range without checkpoints then starts over (see
- * docs/controller.md, "Failover").
+ * checkpoints. With no spare left the dead stage's blocks are merged into
+ * a neighbour and its checkpoint is assembled from the parts' (ctl_merge.c);
+ * only if that fails does the planner run again, and a range without
+ * checkpoints then starts over (see docs/controller.md, "Failover").
  *
  * The placement before the first failover is remembered as "home"; at the
  * first epoch boundary where all of its agents are alive again it is

@@ -224,6 +224,19 @@ ctl_status_json(const struct ctl *ctl)
     cJSON_AddNumberToObject(rs, "checkpoints_reloaded",
                             (double) ctl->ckpts_reloaded);
     cJSON_AddBoolToObject(rs, "home_pending", ctl->home.valid);
+    if (ctl->merge.valid) {
+        cJSON *mg = cJSON_AddObjectToObject(rs, "merged");
+        const int blocks[2] = {(int) ctl->merge.first, (int) ctl->merge.last};
+        const int p1[2] = {(int) ctl->merge.first, (int) ctl->merge.split};
+        const int p2[2] = {(int) ctl->merge.split + 1, (int) ctl->merge.last};
+        cJSON_AddItemToObject(mg, "blocks", cJSON_CreateIntArray(blocks, 2));
+        cJSON *parts = cJSON_AddArrayToObject(mg, "parts");
+        cJSON_AddItemToArray(parts, cJSON_CreateIntArray(p1, 2));
+        cJSON_AddItemToArray(parts, cJSON_CreateIntArray(p2, 2));
+        cJSON_AddNumberToObject(mg, "checkpoints_assembled",
+                                (double) ctl->merge.assembled);
+        cJSON_AddBoolToObject(mg, "active", ctl_merge_active(ctl));
+    }
     if (ctl->last_plan_error[0]) {
         cJSON_AddStringToObject(run, "last_error", ctl->last_plan_error);
     }

@@ -256,4 +256,16 @@ int mn_stage_load(struct mn_stage *s, const char *path, char *err,
 int mn_checkpoint_info(const uint8_t *buf, size_t len, struct mn_config *c,
                        int *first, int *last, char *err, size_t errlen);
 
+/* ---- merging stages ------------------------------------------------------
+ * Fills 'dst' (a stage of blocks a..c) from 'parts', n stages of adjacent
+ * ranges tiling a..c in order (a..b, b+1..c): every block's parameters
+ * and running statistics from the part holding it, the head from the last
+ * part (its head follows the same last block), and the optimiser state
+ * slice of each parameter with them. The parts must be of the same model
+ * (shape fields of the config), all with or all without optimiser state,
+ * of one kind and at the same step count. Returns 0, or EINVAL (ENOMEM)
+ * with a message naming the mismatch; 'dst' is to be discarded then. */
+int mn_stage_merge(struct mn_stage *dst, const struct mn_stage *const *parts,
+                   size_t n, char *err, size_t errlen);
+
 #endif /* ET_MODEL_H */

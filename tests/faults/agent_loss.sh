@@ -58,7 +58,12 @@ disturbed_run() {
     rc=$?
     [ $rc -eq 0 ] && pass "run with the agent ($3) and restarted finished" ||
         { fail "run with the agent ($3) and restarted finished (rc $rc)";
-          tail -n 20 "$T/$1.log"; cat "$T/$1/result.json" 2>/dev/null; }
+          tail -n 20 "$T/$1.log"; cat "$T/$1/result.json" 2>/dev/null
+          echo "controller log, last lines:"
+          tail -n 40 "$T/$1/controller.log" 2>/dev/null
+          echo "agents' warnings:"
+          grep -h 'WARN\|ERROR' "$T/$1"/agent-*.log \
+              2>/dev/null | tail -n 30; }
     /usr/bin/python3 tests/lib/agent_loss_check.py "$T/a/status.json" \
         "$T/$1" "$HB" "$4" || failures=$((failures + 1))
 }

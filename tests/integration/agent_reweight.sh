@@ -31,7 +31,10 @@ for i in 1 2; do
     wait_for "$T/a$i.out" 120 "epoch=1" || ok=0
 done
 [ $ok = 1 ] && pass "two agents trained an epoch" || fail "two agents trained an epoch"
-# The changes happened while training ran (before a2's epoch ended).
+# The changes happened while training ran (before a2's epoch ended). An
+# agent prints "epoch=1" before its Metrics go out: wait for the stand-in
+# to log them.
+wait_for "$T/ctl.out" 30 "eval_done 1"
 g3=$(grep -n "assign a1 generation 3" "$T/ctl.out" | cut -d: -f1)
 e1=$(grep -n "eval_done 1" "$T/ctl.out" | head -n 1 | cut -d: -f1)
 if [ -n "$g3" ] && [ -n "$e1" ] && [ "$g3" -lt "$e1" ]; then

@@ -8,11 +8,12 @@ Pi losing power, no FIN, heartbeats just stop; it is SIGKILLed once the
 controller re-placed the run), waits for the controller to re-place the
 run without it, restarts the agent with the same name, and follows /status
 until the run is done. MODE back: SIGKILL and restart at once, before the
-failover (the run keeps its placement and resumes).
+failover (the run keeps its placement and resumes). MODE gone: SIGKILL and
+never restart (with no spare agent the run goes on with fewer stages).
 Writes OUT/result.json (times, placements seen) and OUT/status.json (the
 final /status), and copies the controller and agent logs into OUT.
 
-usage: agent_loss.py OUT TOPOLOGY BIN STEPS_PER_EPOCH kill|stop|back"""
+usage: agent_loss.py OUT TOPOLOGY BIN STEPS_PER_EPOCH kill|stop|back|gone"""
 import json
 import os
 import shutil
@@ -34,6 +35,11 @@ def status(url):
 def placement(st):
     return [p["agent"] for p in sorted(st.get("placement", []),
                                        key=lambda p: p["stage"])]
+
+
+def ranges(st):
+    return [[p["first_block"], p["last_block"]]
+            for p in sorted(st.get("placement", []), key=lambda p: p["stage"])]
 
 
 def agent(st, name):
@@ -88,7 +94,27 @@ def main():
                     return st
             time.sleep(0.1)
         res["error"] = f"timed out waiting for {what}"
+        # What the controller showed last: why it did not get there.
+        st = status(url)
+        if st:
+            res["last_status"] = {
+                "run": st.get("run"),
+                "agents": [{k: a.get(k) for k in ("name", "alive", "registrations",
+                                                  "metrics")}
+                           for a in st.get("agents", [])]}
         return None
+
+    def finish():
+        st = wait(lambda s: s["run"].get("state") == "done", 200,
+                  "the run to finish")
+        if not st:
+            return 1
+        with open(f"{out}/status.json", "w") as f:
+            json.dump(st, f, indent=1)
+        res["placement_final"] = placement(st)
+        res["ranges_final"] = ranges(st)
+        res["ok"] = True
+        return 0
 
     try:
         # Mid-epoch 2: every stage finished epoch 1 and the victim trains
@@ -106,6 +132,8 @@ def main():
         victim = placement(st)[1]
         res["victim"] = victim
         res["placement_before"] = placement(st)
+        res["ranges_before"] = ranges(st)
+        res["boundary_at_kill"] = st["run"].get("epoch_boundary")
         res["generation_before"] = st["run"]["generation"]
         res["victim_step"] = agent(st, victim)["metrics"]["step"]
         ctl_addr = f"{os.environ['EMU_MGMT_GW']}:{os.environ['EMU_MGMT_PORT']}"
@@ -131,11 +159,15 @@ def main():
         res["failover_ms"] = round(time.time() * 1000) if mode != "back" \
             else None
         res["placement_failover"] = placement(st)
+        res["ranges_failover"] = ranges(st)
         res["resume_failover"] = st["run"].get("resume")
         res["start_epoch_failover"] = st["run"].get("start_epoch")
         if mode == "stop":
             os.kill(pid, signal.SIGKILL)
             time.sleep(0.2)
+
+        if mode == "gone":
+            return finish()
 
         # The agent comes back (same name, same address, empty state dir).
         with open(topo_path) as f:
@@ -150,6 +182,14 @@ def main():
         restarted = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         res["restart_ms"] = round(time.time() * 1000)
         res["boundary_at_restart"] = st["run"].get("epoch_boundary")
+        # "Used again from the next epoch" counts from its registration:
+        # its start-up (self-benchmark) may straddle a boundary on a busy
+        # machine.
+        st = wait(lambda s: agent(s, victim).get("alive"), 60,
+                  "the restarted agent registered")
+        if not st:
+            return 1
+        res["boundary_at_register"] = st["run"].get("epoch_boundary")
         if mode == "back":
             st = wait(lambda s: victim in placement(s)
                       and s["run"]["generation"] > res["generation_before"]
@@ -159,15 +199,7 @@ def main():
                 return 1
             res["start_epoch_failover"] = st["run"].get("start_epoch")
 
-        st = wait(lambda s: s["run"].get("state") == "done", 200,
-                  "the run to finish")
-        if not st:
-            return 1
-        with open(f"{out}/status.json", "w") as f:
-            json.dump(st, f, indent=1)
-        res["placement_final"] = placement(st)
-        res["ok"] = True
-        return 0
+        return finish()
     finally:
         time.sleep(0.5)
         if restarted:

@@ -84,10 +84,11 @@ back = [s for s in snaps if s[0] > res.get("restart_ms", 1e18)
 if back:
     print(f"returning agent holds stage {back[0][2].index(victim) + 1} again "
           f"from generation {back[0][1]} (epoch boundary {back[0][3]}; "
-          f"restarted at boundary {res.get('boundary_at_restart')})")
-# From the next epoch boundary on (later boundaries may move it again by
-# the gain rule).
-check(bool(back) and back[0][3] <= res.get("boundary_at_restart", 0) + 1,
+          f"restarted at boundary {res.get('boundary_at_restart')}, "
+          f"registered at boundary {res.get('boundary_at_register')})")
+# From the next epoch boundary after it registered on (later boundaries
+# may move it again by the gain rule).
+check(bool(back) and back[0][3] <= res.get("boundary_at_register", 0) + 1,
       "the returning agent has a stage again from the next epoch boundary")
 heads = lambda st: {p["stage"]: next(
     x for x in st["agents"] if x["name"] == p["agent"])["metrics"]
