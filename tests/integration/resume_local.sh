@@ -96,7 +96,11 @@ echo "figure: checkpoints_sent=$sent checkpoints_local=$loc"
 logged=$(grep -c "resumes from checkpoint .* bytes, made by\|sent to '.*' on its request" "$T/ctl.log")
 check "/status counts the $logged payloads sent (a2 on both resumes, a1 on request)" \
     "[ '$sent' = '$logged' ] && [ '$sent' -ge 3 ]"
-check "/status counts 2 resumes from the agent's own copy" "[ '$loc' = 2 ]"
+# Two resumes of ours; a busy machine may add an epoch boundary re-placement
+# (the same stages, measured faster), which resumes both from own copies.
+own=$(grep -c "own copy: payload not sent" "$T/ctl.log")
+check "/status counts the $own resumes from the agent's own copy" \
+    "[ '$loc' = '$own' ] && [ '$loc' -ge 2 ]"
 worst=0
 for d in "$T/ckpt" "$T/s-a1" "$T/s-a2"; do
     for r in $(ls "$d" | sed -n 's/.*-\(b[0-9]*-[0-9]*\)-e[0-9]*\.ckpt$/\1/p' | sort | uniq); do
