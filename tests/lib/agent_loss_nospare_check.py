@@ -47,11 +47,15 @@ mr = next(r for r in final if r not in before)
 # a checkpoint assembled from both parts (one of them the dead agent's).
 rs = re.findall(r"generation (\d+) resumes every stage from the "
                 r"checkpoints of epoch (\d+)", log)
-sent = re.findall(r"stage (\d+) resumes from checkpoint \S+-b(\d+)-(\d+)-"
-                  r"e(\d+) \((\d+) bytes, made by (\S+)\)", log)
+# A stage resuming a checkpoint its agent made loads its own copy ("<agent>'s
+# own copy: payload not sent"); the others get it as payload ("made by").
+sent = [(st, f, l, e, n, made or own) for st, f, l, e, n, made, own in
+        re.findall(r"stage (\d+) resumes from checkpoint \S+-b(\d+)-(\d+)-"
+                   r"e(\d+) \((\d+) bytes, (?:made by (\S+)|(\S+)'s own "
+                   r"copy: payload not sent)\)", log)]
 got = {(int(f), int(l)): (int(e), made, int(n))
        for _, f, l, e, n, made in sent[-3:]}
-print(f"resumes: {rs}; checkpoints sent at the failover: {sent[-3:]}")
+print(f"resumes: {rs}; checkpoints at the failover: {sent[-3:]}")
 asm = re.search(r"checkpoint of merged blocks .* assembled .*", log)
 print(asm.group(0) if asm else "no merged checkpoint assembled")
 rsm = sb["run"]["resume"]
