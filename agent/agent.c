@@ -433,7 +433,8 @@ configure_streams(struct agent *ag, const Edgetrain__Assignment *a)
             .id = s->id, .local_port = (uint16_t) s->local_port,
             .remote_port = (uint16_t) s->remote_port, .weight = s->weight,
             .path = et_substream_path_id((const char *const *) s->hops,
-                                         s->n_hops)};
+                                         s->n_hops),
+            .old_path_up = s->old_path_up};
     }
     if (!n) {
         specs[n++] = (struct et_substream_spec) {.id = 0, .weight = 1};

@@ -87,6 +87,7 @@ struct et_substream_spec {
     double weight;              /* share of chunks; 0 = keep open, unused */
     uint32_t path;              /* identity of the network path (see
                                  * et_substream_path_id()); 0: unknown */
+    bool old_path_up;           /* moved off a path still up: no resend */
 };
 
 /* A non-zero identity of the path 'hops' (switch names, in order; n may be

@@ -604,7 +604,15 @@ et_stream_tx_set_substreams(struct et_stream_tx *tx,
                 o->spec.weight = specs[i].weight;
                 if (o->spec.path && specs[i].path
                     && o->spec.path != specs[i].path) {
-                    sub_moved(o);
+                    if (specs[i].old_path_up) {
+                        /* Moved for load: TCP carries what is in flight
+                         * over the new path; a copy would be wasted. */
+                        ET_INFO("stream to %s: sub-stream %u moved off a "
+                                "path that is still up", tx->peer,
+                                specs[i].id);
+                    } else {
+                        sub_moved(o);
+                    }
                 }
                 o->spec.path = specs[i].path;
                 break;

@@ -90,6 +90,7 @@ fill_peer(const struct ctl *ctl, const struct plan_route *rt, size_t other,
         s->local_port = ctl_substream_port(ctl, rt->from_stage, k);
         s->remote_port = ctl->agents[rt->dst].data_port;
         s->weight = ss->weight;
+        s->old_path_up = ss->old_path_up;
         /* Hops: the switches between the two agents. */
         size_t n_hops = ss->n_links ? ss->n_links - 1 : 0;
         s->n_hops = n_hops;
@@ -318,9 +319,31 @@ mark_planned(struct ctl *ctl)
 static void
 replan_paths(struct ctl *ctl, const char *why)
 {
+    /* Which sub-streams' current paths are whole: those moved for load
+     * lose nothing in flight (TCP carries it over the new path), and their
+     * senders are told not to resend (SubStream.old_path_up). */
+    size_t nr = ctl->plan.n_routes;
+    bool (*whole)[POLICY_MAX_PATHS] = calloc(nr ? nr : 1, sizeof *whole);
+    for (size_t r = 0; r < nr; r++) {
+        const struct plan_route *rt = &ctl->plan.routes[r];
+        for (size_t k = 0; k < rt->n_sub; k++) {
+            bool up = true;
+            for (size_t l = 0; l < rt->sub[k].n_links; l++) {
+                up &= ctl->ls->links[rt->sub[k].links[l]].up;
+            }
+            whole[r][k] = up;
+        }
+    }
     char err[256];
     int e = plan_reroute(ctl->topo, ctl->ls, ctl->routing, &ctl->cfg.plan,
                          &ctl->plan, err, sizeof err);
+    for (size_t r = 0; !e && r < ctl->plan.n_routes; r++) {
+        struct plan_route *rt = &ctl->plan.routes[r];
+        for (size_t k = 0; k < rt->n_sub; k++) {
+            rt->sub[k].old_path_up = r < nr && whole[r][k];
+        }
+    }
+    free(whole);
     mark_planned(ctl);
     if (e) {
         ET_ERROR("run: re-routing (%s) failed: %s", why, err);

@@ -58,6 +58,9 @@ struct plan_substream {
     int *nodes;                /* n_links + 1 node ids (agent ... agent) */
     double delay_ms;
     double bottleneck_mbps;
+    /* Set by the controller after a re-route: this sub-stream had a path
+     * whose links are all still up (moved for load, not for a failure). */
+    bool old_path_up;
 };
 
 /* The stream from stage 'from_stage' to the next one. */

@@ -362,8 +362,8 @@ test_removal_resends_unacked(void **state)
 
 /* A sub-stream the controller moves to another path (a link of its path
  * failed) keeps its connection, but what was in flight on it is sent
- * again at once; the receiver delivers each chunk once. Same path or an
- * unknown one: nothing is resent. */
+ * again at once; the receiver delivers each chunk once. Same path, an
+ * unknown one, or a move off a path that is still up: nothing is resent. */
 static void
 test_path_change_resends_unacked(void **state)
 {
@@ -393,9 +393,19 @@ test_path_change_resends_unacked(void **state)
     et_stream_tx_get_stats(fx->tx, &ts);
     assert_int_equal(ts.resent, 0);
 
-    /* Sub-stream 1 moves: its unacked chunks go out again. */
+    /* Sub-stream 1 moves off a path that is still up (a re-plan for
+     * load): TCP carries what is in flight, nothing is resent. */
     sp[0].path = p_new;
+    sp[0].old_path_up = true;
     assert_int_equal(et_stream_tx_set_substreams(fx->tx, sp, 2, 3), 0);
+    et_stream_tx_get_stats(fx->tx, &ts);
+    assert_int_equal(ts.resent, 0);
+
+    /* It moves back because a link of its path failed: its unacked
+     * chunks go out again. */
+    sp[0].path = p_old;
+    sp[0].old_path_up = false;
+    assert_int_equal(et_stream_tx_set_substreams(fx->tx, sp, 2, 4), 0);
     et_stream_tx_get_stats(fx->tx, &ts);
     printf("resent %llu chunks after sub-stream 1 moved\n",
            (unsigned long long) ts.resent);
