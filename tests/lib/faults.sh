@@ -6,6 +6,8 @@
 #   faults_finish            faults.py's lines, check_run.py, teardown
 #                            check; exits with the verdict
 #
+# FAULTS_CTL_OPTS: more controller options for one scenario.
+#
 # The run: 3 stages on 4 agents, 2 epochs of $FAULTS_STEPS steps, batch
 # 128 in micro-batches of 32 (4 chunks per step), 2000 test images.
 BUILD=${BUILD:-build}
@@ -45,7 +47,7 @@ faults_run() {
         --batch 128 --micro-batch 32 --epochs 2 \
         --steps-per-epoch "$FAULTS_STEPS" --stages 3 \
         --lr 0.004 --seed 3 --data 'fashion-mnist?test-limit=2000' \
-        --exit-when-done >"$log" 2>&1
+        --exit-when-done ${FAULTS_CTL_OPTS:-} >"$log" 2>&1
     rc=$?
     [ $rc -eq 0 ] && pass "emulated run finished" ||
         { failc "emulated run finished (rc $rc)"; tail -n 30 "$log"; }
