@@ -849,8 +849,11 @@ tick_cb(evutil_socket_t fd, short what, void *ctl_)
         deploy(ctl);
     }
     /* Load changes wait while a new placement waits for its checkpoints
-     * (its routes are fresh; they would go out without the resume). */
+     * (its routes are fresh; they would go out without the resume), and
+     * while a switch is away: its port counters stopped, so its links
+     * would look idle, and its flows cannot be changed anyway. */
     if (ctl->have_plan && !ctl->resume_wait && ctl->topo->n_switches
+        && !switches_missing(ctl)
         && linkstate_changed(ctl->ls, ctl->cfg.replan_threshold)) {
         replan_paths(ctl, "link load changed");
     }
