@@ -132,6 +132,22 @@ ctl_resume_poll(struct ctl *ctl)
     return true;
 }
 
+/* Sends the kept checkpoint 'x' as a Checkpoint frame with the file as
+ * payload. Returns 0 or mgmt_send_payload()'s error. */
+static int
+send_entry(struct mgmt_conn *conn, const struct ckpt_entry *x)
+{
+    Edgetrain__Checkpoint c = EDGETRAIN__CHECKPOINT__INIT;
+    c.name = (char *) x->producer;
+    c.run_id = x->run_id;
+    c.first_block = x->first;
+    c.last_block = x->last;
+    c.epoch = x->epoch;
+    c.crc32 = x->crc32;
+    return mgmt_send_payload(conn, ET_MSG_CHECKPOINT, &c.base, x->buf,
+                             x->len);
+}
+
 const char *
 ctl_resume_attach(struct ctl *ctl, size_t s, struct mgmt_conn *conn,
                   char *id, size_t size)
@@ -147,15 +163,7 @@ ctl_resume_attach(struct ctl *ctl, size_t s, struct mgmt_conn *conn,
     if (!x) {
         return "";
     }
-    Edgetrain__Checkpoint c = EDGETRAIN__CHECKPOINT__INIT;
-    c.name = (char *) x->producer;
-    c.run_id = x->run_id;
-    c.first_block = x->first;
-    c.last_block = x->last;
-    c.epoch = x->epoch;
-    c.crc32 = x->crc32;
-    int e = mgmt_send_payload(conn, ET_MSG_CHECKPOINT, &c.base, x->buf,
-                              x->len);
+    int e = send_entry(conn, x);
     if (e) {
         ET_WARN("run: cannot send checkpoint of blocks %u-%u: error %d",
                 x->first, x->last, e);
@@ -371,15 +379,7 @@ ctl_resume_request(struct ctl *ctl, size_t agent, struct mgmt_conn *conn,
         mgmt_send(conn, ET_MSG_ERROR, &e.base);
         return;
     }
-    Edgetrain__Checkpoint c = EDGETRAIN__CHECKPOINT__INIT;
-    c.name = (char *) x->producer;
-    c.run_id = x->run_id;
-    c.first_block = x->first;
-    c.last_block = x->last;
-    c.epoch = x->epoch;
-    c.crc32 = x->crc32;
-    int e = mgmt_send_payload(conn, ET_MSG_CHECKPOINT, &c.base, x->buf,
-                              x->len);
+    int e = send_entry(conn, x);
     if (e) {
         ET_WARN("mgmt: cannot send checkpoint %s to '%s': error %d", id, name,
                 e);
