@@ -200,7 +200,9 @@ agent_resume_prepare(struct agent *ag, Edgetrain__Assignment *a)
     char err[300];
     if (!agent_resume_check(a, ag->resume_meta, ag->resume_buf,
                             ag->resume_len, err, sizeof err)) {
-        return true;            /* already here */
+        ET_INFO("checkpoint %s: already held (the payload of an earlier "
+                "resume), nothing sent", a->resume_from);
+        return true;
     }
     Edgetrain__Checkpoint *want = wanted(ag, a);
     if (!want) {

@@ -47,10 +47,14 @@ agent() {
 agent a1
 agent a2
 
-# $1 epoch: a2's checkpoint of it reached the controller; a2 killed and
-# started again at once.
+# $1 epoch: both stages' checkpoints of it reached the controller (a
+# resume goes back to the newest boundary every stage has: with only a2's
+# the resume would name an older one, which a1 may still hold in memory);
+# $2 optional command run then; a2 killed and started again at once.
 restart_a2_after() {
-    if wait_for "$T/ctl.log" 60 "checkpoint of 'a2' (blocks [0-9-]*, epoch $1) saved"; then
+    if wait_for "$T/ctl.log" 60 "checkpoint of 'a2' (blocks [0-9-]*, epoch $1) saved" &&
+       wait_for "$T/ctl.log" 60 "checkpoint of 'a1' (blocks [0-9-]*, epoch $1) saved"; then
+        ${2:-:}
         eval "kill -KILL \$pid_a2"
         sleep 0.3
         agent a2
@@ -60,9 +64,10 @@ restart_a2_after() {
     fi
 }
 
-# 1. Miss: a1's own copies are gone.
-rm -f "$T"/s-a1/a1-*-e*.ckpt
-restart_a2_after 1
+# 1. Miss: a1's own copies are gone (a1 writes its copy before it sends
+# the checkpoint, so the copy of epoch 1 exists when the controller has it).
+drop_a1_copies() { rm -f "$T"/s-a1/a1-*-e*.ckpt; }
+restart_a2_after 1 drop_a1_copies
 rm -f "$T"/s-a1/a1-*-e*.ckpt        # in case a1 saved another meanwhile
 wait_for "$T/ctl.log" 30 "sent to 'a1' on its request" &&
     pass "a1 lacked its own copy, asked, and the controller sent the payload" ||
