@@ -23,7 +23,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <zlib.h>
 
 #include "batch.h"
 #include "dataset.h"
@@ -431,7 +430,7 @@ save_checkpoint(struct compute *cp, uint32_t epoch, bool boundary)
     c.first_block = a->first_block;
     c.last_block = a->last_block;
     c.epoch = epoch;
-    c.crc32 = (uint32_t) crc32(0, buf, (uInt) len);
+    c.crc32 = mn_checkpoint_crc(buf, len);
     if (len <= ET_WIRE_MAX_PAYLOAD) {
         send_frame(cp, ET_MSG_CHECKPOINT, &c.base, buf, len, 0);
     } else {

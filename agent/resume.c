@@ -7,10 +7,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "agent.h"
 #include "ckpt_id.h"
+#include "model.h"
 #include "log.h"
 #include "wire.h"
 
@@ -41,7 +41,7 @@ agent_resume_check(const Edgetrain__Assignment *a,
                  a->first_block, a->last_block, a->start_epoch);
         return EINVAL;
     }
-    uint32_t crc = (uint32_t) crc32(0, buf, (uInt) len);
+    uint32_t crc = mn_checkpoint_crc(buf, len);
     if (crc != c->crc32) {
         snprintf(err, err_size, "checkpoint %s corrupt: crc32 %08x, its "
                  "header says %08x", id, crc, c->crc32);

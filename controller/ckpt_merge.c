@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "ckptstore.h"
 #include "model.h"
@@ -87,7 +86,7 @@ ckpt_merge(const struct ckpt_entry *a, const struct ckpt_entry *b,
             snprintf(err, err_size, "merged stage %u-%u: cannot save: %s",
                      a->first, b->last, strerror(e));
         } else {
-            *crc = (uint32_t) crc32(0, *buf, (uInt) *len);
+            *crc = mn_checkpoint_crc(*buf, *len);
         }
     }
     mn_stage_destroy(pa);

@@ -10,10 +10,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "ckptstore.h"
 #include "log.h"
+#include "model.h"
 #include "wire.h"
 
 #define SUFFIX ".ckpt"
@@ -334,8 +334,7 @@ ckptdir_load(const struct ckptdir_index *ix, struct ckptstore *st,
                 bool had = ckptstore_get(st, run_id, y->first, y->last,
                                          y->epoch) != NULL;
                 e = ckptstore_put(st, y->producer, run_id, y->first, y->last,
-                                  y->epoch, (uint32_t) crc32(0, buf,
-                                                             (uInt) len),
+                                  y->epoch, mn_checkpoint_crc(buf, len),
                                   buf, len, err, sizeof err);
                 loaded += !e && !had;
             }

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "model.h"
 
@@ -103,7 +102,7 @@ ckptstore_put(struct ckptstore *st, const char *producer, uint64_t run_id,
                  "such stage or epoch", first, last, epoch);
         return EINVAL;
     }
-    uint32_t got = (uint32_t) crc32(0, buf, (uInt) len);
+    uint32_t got = mn_checkpoint_crc(buf, len);
     if (got != crc) {
         snprintf(err, err_size, "checkpoint of blocks %u-%u epoch %u has "
                  "crc32 %08x, its header says %08x", first, last, epoch, got,

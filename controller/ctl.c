@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <zlib.h>
 
 #include "ckpt_id.h"
+#include "model.h"
 #include "ctl-private.h"
 #include "httpapi.h"
 #include "linkstate.h"
@@ -970,7 +970,7 @@ store_checkpoint(struct ctl *ctl, struct ctl_agent *ag, const char *name,
                  const Edgetrain__Checkpoint *c, const uint8_t *payload,
                  size_t len)
 {
-    uint32_t crc = (uint32_t) crc32(0, payload, (uInt) len);
+    uint32_t crc = mn_checkpoint_crc(payload, len);
     if (crc != c->crc32) {
         ET_WARN("mgmt: checkpoint from '%s' has crc32 %08x, header says "
                 "%08x: dropped", name, crc, c->crc32);

@@ -133,6 +133,12 @@ mn_stage_save_buf(const struct mn_stage *s, bool with_optim, uint8_t **buf,
     return 0;
 }
 
+uint32_t
+mn_checkpoint_crc(const uint8_t *buf, size_t len)
+{
+    return len < 4 ? 0 : (uint32_t) crc32(0L, buf, (uInt) (len - 4));
+}
+
 /* ---- reader ------------------------------------------------------------------*/
 
 struct rbuf {

@@ -242,6 +242,12 @@ double mn_stage_train_flops(const struct mn_stage *s);
  * with_optim also saves the optimiser state (to resume training). */
 int mn_stage_save_buf(const struct mn_stage *s, bool with_optim,
                       uint8_t **buf, size_t *len);
+/* The CRC32 that names a serialised checkpoint on the wire and on disk:
+ * the CRC of its content (all but the 4-byte trailer, so equal to the
+ * trailer of an intact buffer). A CRC of the whole buffer would not do: a
+ * buffer ending in its own CRC always sums to the same residue, so it
+ * would tell two checkpoints apart by nothing. 0 if len < 4. */
+uint32_t mn_checkpoint_crc(const uint8_t *buf, size_t len);
 int mn_stage_load_buf(struct mn_stage *s, const uint8_t *buf, size_t len,
                       char *err, size_t errlen);
 /* The same through a file (written to path.tmp, then renamed). */

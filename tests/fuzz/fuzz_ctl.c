@@ -31,6 +31,7 @@
 #include "ctl.h"
 #include "fuzz_seeds.h"
 #include "log.h"
+#include "model.h"
 #include "southbound.h"
 #include "wire.h"
 
@@ -125,7 +126,7 @@ fz_write_seeds(const char *dir)
     Edgetrain__Checkpoint ck = EDGETRAIN__CHECKPOINT__INIT;
     ck.name = "a1", ck.run_id = 5, ck.first_block = 1, ck.last_block = 6;
     ck.epoch = 3;
-    ck.crc32 = (uint32_t) crc32(0, (const uint8_t *) "ETCKPT\r\n", 8);
+    ck.crc32 = mn_checkpoint_crc((const uint8_t *) "ETCKPT\r\n", 8);
     n += et_frame_encode_buf(buf + n, sizeof buf - n, ET_MSG_CHECKPOINT,
                              &ck.base, 8);
     memcpy(buf + n, "ETCKPT\r\n", 8);

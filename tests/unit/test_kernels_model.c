@@ -317,6 +317,21 @@ test_checkpoint_round_trip(void **state)
     assert_true(first == 2 && last == 3 && ci.classes == 6
                 && ci.alpha == 0.25f && ci.head_pool == 2);
 
+    /* The CRC that names a checkpoint on the wire is its trailer, and two
+     * checkpoints of the same stage a step apart have different names. */
+    uint32_t trailer = buf[len - 4] | (uint32_t) buf[len - 3] << 8
+                       | (uint32_t) buf[len - 2] << 16
+                       | (uint32_t) buf[len - 1] << 24;
+    assert_int_equal(mn_checkpoint_crc(buf, len), trailer);
+    uint8_t *buf2;
+    size_t len2;
+    assert_int_equal(mn_stage_save_buf(a, true, &buf2, &len2), 0);
+    assert_int_equal(len2, len);
+    assert_int_not_equal(mn_checkpoint_crc(buf2, len2),
+                         mn_checkpoint_crc(buf, len));
+    free(buf2);
+    assert_int_equal(mn_checkpoint_crc(buf, 3), 0);
+
     /* Every single flipped byte and every truncation is refused, and the
      * stage is left as it was. */
     float *before = malloc(np * sizeof *before);

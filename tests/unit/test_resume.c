@@ -65,7 +65,7 @@ make_ckpt(float alpha, int first, int last, size_t *len)
 static uint32_t
 crc(const uint8_t *b, size_t n)
 {
-    return (uint32_t) crc32(0, b, (uInt) n);
+    return mn_checkpoint_crc(b, n);
 }
 
 static int
