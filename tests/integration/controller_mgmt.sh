@@ -63,8 +63,7 @@ for p in s['paths']:
         assert x['hops'] == []
 assert s['run']['state'] == 'running' and s['run']['generation'] == 1
 EOF"
-sleep 0.5
-check "agents' Metrics reach /status" \
+check_within "agents' Metrics reach /status" 5 \
     "status_json | python3 -c 'import json,sys; s=json.load(sys.stdin); a=[x for x in s[\"agents\"] if x[\"name\"]==\"a1\"][0]; assert a[\"metrics\"][\"step\"] >= 1 and a[\"metrics\"][\"images_per_s\"] == 100'"
 "$BIN/edgetrain" status --controller 127.0.0.1:$HPORT >"$T/status.txt"
 check "edgetrain status prints placement and paths for a person" \
@@ -105,8 +104,7 @@ sim a3b.out --name a3 --gflops 20
 wait_for "$T/a3b.out" 5 "^assignment"
 check "returning agent gets its stage of the same run again" \
     "grep -q 'assignment run=$run1 gen=1 stage=2/3' $T/a3b.out"
-sleep 0.3
-check "run back to running once every stage agent is alive" \
+check_within "run back to running once every stage agent is alive" 5 \
     "status_json | python3 -c 'import json,sys; assert json.load(sys.stdin)[\"run\"][\"state\"] == \"running\"'"
 if "$BIN/edgetrain" start --controller 127.0.0.1:$HPORT >"$T/start.out" 2>&1; then
     fail "POST /start during a run is refused"

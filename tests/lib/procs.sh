@@ -6,6 +6,10 @@
 #
 #   pass NAME / fail NAME      "PASS: NAME" / "FAIL: NAME" (counted in $fails)
 #   check NAME EXPR            pass NAME if EXPR (eval'd) succeeds, else fail
+#   check_within NAME SECONDS EXPR
+#                              the same for a state that comes by itself:
+#                              EXPR retried until it succeeds or SECONDS
+#                              pass (a loaded machine is slow, not wrong)
 #   now_ms                     wall clock in milliseconds
 #   wait_for FILE SECONDS PATTERN
 #                              until FILE contains PATTERN (status 1 if not)
@@ -29,6 +33,17 @@ show_logs=""
 pass() { echo "PASS: $*"; }
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 check() { if eval "$2"; then pass "$1"; else fail "$1"; fi; }
+check_within() {
+    _end=$(( $(now_ms) + $2 * 1000 ))
+    until eval "$3" 2>/dev/null; do
+        if [ "$(now_ms)" -ge $_end ]; then
+            check "$1" "$3"         # once more, with its error output
+            return
+        fi
+        sleep 0.1
+    done
+    pass "$1"
+}
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
 cleanup() {
