@@ -7,11 +7,14 @@
 #                            check; exits with the verdict
 #
 # FAULTS_CTL_OPTS: more controller options for one scenario.
+# FAULTS_EPOCHS: epochs of the run (2), for a scenario whose checks need
+# the run to go on longer after the fault.
 #
-# The run: 3 stages on 4 agents, 2 epochs of $FAULTS_STEPS steps, batch
+# The run: 3 stages on 4 agents, $FAULTS_EPOCHS epochs of $FAULTS_STEPS steps, batch
 # 128 in micro-batches of 32 (4 chunks per step), 2000 test images.
 BUILD=${BUILD:-build}
 FAULTS_STEPS=${FAULTS_STEPS:-120}
+FAULTS_EPOCHS=${FAULTS_EPOCHS:-2}
 fail=0
 pass() { echo "PASS: $1"; }
 failc() { echo "FAIL: $1"; fail=1; }
@@ -44,7 +47,7 @@ faults_run() {
         --during "$during" --after "$after" \
         --data 'fashion-mnist?test-limit=2000' -- \
         --alpha 0.5 --input 32 --channels 1 --classes 10 --head-pool 4 \
-        --batch 128 --micro-batch 32 --epochs 2 \
+        --batch 128 --micro-batch 32 --epochs "$FAULTS_EPOCHS" \
         --steps-per-epoch "$FAULTS_STEPS" --stages 3 \
         --lr 0.004 --seed 3 --data 'fashion-mnist?test-limit=2000' \
         --exit-when-done ${FAULTS_CTL_OPTS:-} >"$log" 2>&1
@@ -66,7 +69,7 @@ faults_finish() {
     # 4 micro-batches of training, then the 2000 test images in steps of
     # 128 (15 x 4 + 3).
     /usr/bin/python3 tests/lib/check_run.py "$out" \
-        $((2 * (FAULTS_STEPS * 4 + 15 * 4 + 3))) ${CHECK_RUN_OPTS:-} || fail=1
+        $((FAULTS_EPOCHS * (FAULTS_STEPS * 4 + 15 * 4 + 3))) ${CHECK_RUN_OPTS:-} || fail=1
     left=$(ip netns list | grep -c "^et$id"; ip -o link | grep -c "et$id"; pgrep -fc "edgetrain-et$id")
     if [ "$(echo $left | tr -d ' 0')" = "" ]; then
         pass "teardown left no namespace, link or process"
