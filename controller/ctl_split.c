@@ -119,11 +119,21 @@ home_is_split(const struct ctl *ctl, char *why, size_t size)
                            && range_is(ctl->home.ranges[k + 1], m + 1, l)
                          : range_is(ctl->home.ranges[k], st->first_block,
                                     st->last_block);
+        if (!ok && merged) {
+            snprintf(why, size, "stages %zu and %zu of the placement before "
+                     "the failover have blocks %u-%u and %u-%u, not the "
+                     "merged stage's parts %u-%u and %u-%u", k + 1, k + 2,
+                     ctl->home.ranges[k][0], ctl->home.ranges[k][1],
+                     ctl->home.ranges[k + 1][0], ctl->home.ranges[k + 1][1],
+                     f, m, m + 1, l);
+            return false;
+        }
         if (!ok) {
             snprintf(why, size, "stage %zu of the placement before the "
-                     "failover has blocks %u-%u, not %u-%u", k + 1,
-                     ctl->home.ranges[k][0], ctl->home.ranges[k][1],
-                     st->first_block, merged ? m : st->last_block);
+                     "failover has blocks %u-%u, the current stage %zu "
+                     "blocks %u-%u", k + 1, ctl->home.ranges[k][0],
+                     ctl->home.ranges[k][1], s + 1, st->first_block,
+                     st->last_block);
             return false;
         }
         k += merged ? 2 : 1;
