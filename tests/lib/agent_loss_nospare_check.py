@@ -101,11 +101,15 @@ if mode == "return":
           f"restart (registered at boundary {reg}, back at boundary "
           f"{home_b}, generation {res.get('generation_home')}, from epoch "
           f"{res.get('start_epoch_home')})")
-    check(res.get("placement_final") == res["placement_before"]
-          and res.get("ranges_final") == before and home_b is not None
-          and reg is not None and home_b <= reg + 1,
+    # agent_loss.py waited for exactly that placement (agents and ranges).
+    # A later boundary may still move stages by the gain rule (the ranges
+    # stay: 'equal' placement), so the end has the ranges and the agent.
+    fin = res.get("placement_final", [])
+    check(home_b is not None and reg is not None and home_b <= reg + 1
+          and res.get("ranges_final") == before and victim in fin,
           f"the placement before the failover ({len(before)} stages on "
-          f"{res['placement_before']}) back from the next epoch boundary")
+          f"{res['placement_before']}) back from the next epoch boundary; "
+          f"at the end {fin} on the same ranges")
     sp = re.search(r"checkpoint of merged blocks (\d+)-(\d+) after epoch "
                    r"(\d+) split into blocks (\d+)-(\d+) \((\d+) bytes, "
                    r"(.*?)\) and (\d+)-(\d+) \((\d+) bytes, .*? in "
@@ -147,7 +151,7 @@ if mode == "return":
           f"every stage resumed from the checkpoints of epoch {Es}, the "
           f"parts from the split ones (agents loaded them)")
     mg = sb["run"]["resume"].get("merged", {})
-    check(mg.get("active") is False and sb["run"]["resume"]["epoch"] == Es
+    check(mg.get("active") is False and sb["run"]["resume"]["epoch"] >= Es
           and (mg.get("split_back") or {}).get("epoch") == Es
           and (mg.get("split_back") or {}).get("head_epoch") == E
           and (mg.get("split_back") or {}).get("fresh_head") is False,
