@@ -11,11 +11,10 @@
 #include "ckptstore.h"
 #include "model.h"
 
-/* Loads checkpoint 'x' into a new stage. The config comes from the file;
- * a batch capacity of 1 keeps the activation buffers small (only the
- * parameters and the optimiser state matter here). */
-static struct mn_stage *
-load_part(const struct ckpt_entry *x, char *err, size_t err_size)
+/* A batch capacity of 1 keeps the activation buffers small: only the
+ * parameters and the optimiser state matter here. */
+struct mn_stage *
+ckpt_load_stage(const struct ckpt_entry *x, char *err, size_t err_size)
 {
     struct mn_config c;
     int first, last;
@@ -65,8 +64,8 @@ ckpt_merge(const struct ckpt_entry *a, const struct ckpt_entry *b,
                  b->last);
         return EINVAL;
     }
-    struct mn_stage *pa = load_part(a, err, err_size);
-    struct mn_stage *pb = pa ? load_part(b, err, err_size) : NULL;
+    struct mn_stage *pa = ckpt_load_stage(a, err, err_size);
+    struct mn_stage *pb = pa ? ckpt_load_stage(b, err, err_size) : NULL;
     struct mn_stage *m = NULL;
     int e = EINVAL;
     char why[256];

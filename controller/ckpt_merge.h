@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 struct ckpt_entry;
+struct mn_stage;
 
 /* Assembles the checkpoint of blocks a->first..b->last after the epoch of
  * 'a' and 'b', which must be of the same run and epoch, of adjacent ranges
@@ -27,5 +28,11 @@ struct ckpt_entry;
 int ckpt_merge(const struct ckpt_entry *a, const struct ckpt_entry *b,
                uint8_t **buf, size_t *len, uint32_t *crc, char *err,
                size_t err_size);
+
+/* Loads checkpoint 'x' into a new stage (config and range from the file,
+ * which must hold x's blocks), for ckpt_merge() and ckpt_split(). Returns
+ * the stage (the caller destroys it), or NULL with the reason in 'err'. */
+struct mn_stage *ckpt_load_stage(const struct ckpt_entry *x, char *err,
+                                 size_t err_size);
 
 #endif /* ET_CKPT_MERGE_H */

@@ -1,5 +1,6 @@
 /* ctl-private: the controller core's state, shared by ctl.c (behaviour),
- * ctl_resume.c and ctl_merge.c (failover and resume) and ctl_status.c
+ * ctl_resume.c, ctl_merge.c and ctl_split.c (failover and resume) and
+ * ctl_status.c
  * (the /status and /metrics documents). Nothing else includes it but the
  * unit tests of those parts. */
 #ifndef ET_CTL_PRIVATE_H
@@ -15,6 +16,7 @@
 #include "plan.h"
 #include "sbtopo.h"
 
+struct ckpt_entry;
 struct ckptstore;
 struct event;
 struct httpapi;
@@ -145,6 +147,17 @@ struct ctl {
         uint32_t first, split, last;
         uint64_t assembled;            /* checkpoints assembled */
         uint32_t failed_epoch;         /* assembly failed (logged once) */
+        /* Split back when the dead agent returns (ctl_split.c). */
+        struct ckpt_entry *head;       /* first..split's checkpoint the
+                                        * merged stage resumed from (its
+                                        * head, dropped at the merge), a
+                                        * copy; NULL: none */
+        uint32_t split_wait;           /* boundary whose merged checkpoint
+                                        * the home placement waits for */
+        uint32_t split_epoch;          /* boundary split at; 0: not yet */
+        uint32_t split_refused_epoch;  /* refused there (logged once) */
+        uint32_t split_head_epoch;     /* epoch of the earlier part's
+                                        * head; 0: freshly initialised */
     } merge;
     /* Checkpoint copies on disk and agents' own copies (ctl_resume.c). */
     struct ckptdir_index ckdir;        /* --checkpoint-dir scanned at start */
@@ -238,5 +251,30 @@ bool ctl_merge_active(const struct ctl *);
  * its parts' copies, where both are in (call after a checkpoint arrives
  * and before a new placement looks for its checkpoints). */
 void ctl_merge_assemble(struct ctl *);
+
+/* ---- ctl_split.c: the merged stage split back. -------------------------- */
+
+/* At epoch boundary 'epoch', in place of ctl_resume_home_plan(): without
+ * a merged stage the same. With one, if every agent of the placement
+ * before the failover is alive again and its ranges are the current ones
+ * with the merged stage split into its parts, the merged stage's
+ * checkpoint of 'epoch' is split into the parts' (kept in the store) and
+ * 'np' filled with the home placement (true); if that checkpoint is not
+ * in yet, ctl_split_ready() does it when it comes. A refused split is
+ * logged and the merged placement stays (false). */
+bool ctl_split_home_plan(struct ctl *, uint32_t epoch, struct plan *np);
+
+/* After a checkpoint arrived: if the home placement waits for the merged
+ * checkpoint of the boundary and it is in now, splits it and fills 'np'
+ * (true), to be taken from that boundary. */
+bool ctl_split_ready(struct ctl *, struct plan *np);
+
+/* A generation resumed from boundary 'epoch': if it runs the merged stage
+ * from a checkpoint assembled of its parts, keeps a copy of the earlier
+ * part's checkpoint of that boundary (its head, for a split back). */
+void ctl_split_keep_head(struct ctl *, uint32_t epoch);
+
+/* Forgets the split-back state of a merge (a new merge, destroy). */
+void ctl_split_clear(struct ctl *);
 
 #endif /* ET_CTL_PRIVATE_H */

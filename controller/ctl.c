@@ -820,11 +820,10 @@ epoch_boundary(struct ctl *ctl, uint32_t epoch)
         return;
     }
     struct plan home = {0};
-    /* While a merged stage runs, the ranges before the failover have no
-     * checkpoint of this boundary (a merged one is not split again): the
-     * home placement would start stages over, so a returning agent waits
-     * as a spare instead (ctl_merge.c). */
-    if (!ctl_merge_active(ctl) && ctl_resume_home_plan(ctl, &home)) {
+    /* After a merge the home placement comes back once the merged stage's
+     * checkpoint of this boundary is split into its parts' (ctl_split.c;
+     * if it is not in yet, split_back() takes it when it arrives). */
+    if (ctl_split_home_plan(ctl, epoch, &home)) {
         snprintf(why, sizeof why, "epoch %u boundary, agents back", epoch);
         take_placement(ctl, &home, epoch, why);
         return;
@@ -965,6 +964,20 @@ conn_agent(const struct ctl *ctl, struct mgmt_conn *conn, size_t *idx)
     return ag;
 }
 
+/* The home placement of a boundary that waited for the merged stage's
+ * checkpoint to split (ctl_split.c): taken from that boundary. */
+static void
+split_back(struct ctl *ctl)
+{
+    struct plan home = {0};
+    if (ctl_split_ready(ctl, &home)) {
+        char why[64];
+        snprintf(why, sizeof why, "epoch %u boundary, agents back",
+                 ctl->boundary_epoch);
+        take_placement(ctl, &home, ctl->boundary_epoch, why);
+    }
+}
+
 static void
 store_checkpoint(struct ctl *ctl, struct ctl_agent *ag, const char *name,
                  const Edgetrain__Checkpoint *c, const uint8_t *payload,
@@ -979,6 +992,7 @@ store_checkpoint(struct ctl *ctl, struct ctl_agent *ag, const char *name,
     ag->checkpoints++;
     ctl_resume_keep(ctl, name, c, payload, len);
     ctl_merge_assemble(ctl);
+    split_back(ctl);
     if (ctl->resume_wait && ctl_resume_poll(ctl)) {
         deploy(ctl);
     }

@@ -9,7 +9,8 @@
  * The merged range is remembered (ctl->merge) so that its checkpoint can
  * be assembled whenever the parts' copies are in: at once when the new
  * placement is taken, or when the last part's copy of the boundary
- * arrives (it follows the Metrics that made the boundary). */
+ * arrives (it follows the Metrics that made the boundary). When the dead
+ * agent comes back, ctl_split.c splits it again. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -134,6 +135,7 @@ ctl_merge_failover_plan(struct ctl *ctl, struct plan *np)
     }
     size_t c = best ? d + 1 : d - 1;
     const struct placement_stage *cs = &ctl->plan.placement.stages[c];
+    ctl_split_clear(ctl);
     ctl->merge.valid = true;
     ctl->merge.first = c < d ? cs->first_block : ds->first_block;
     ctl->merge.split = c < d ? cs->last_block : ds->last_block;

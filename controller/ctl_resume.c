@@ -22,7 +22,8 @@
  *
  * The placement before the first failover is remembered as "home"; at the
  * first epoch boundary where all of its agents are alive again it is
- * restored, so a returning agent trains again from the next epoch. */
+ * restored, so a returning agent trains again from the next epoch (after
+ * a merge, once the merged checkpoint is split back: ctl_split.c). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -50,6 +51,7 @@ ctl_resume_init(struct ctl *ctl)
 void
 ctl_resume_destroy(struct ctl *ctl)
 {
+    ctl_split_clear(ctl);
     ckptstore_destroy(ctl->ckpts);
     ctl->ckpts = NULL;
     ckptdir_index_clear(&ctl->ckdir);
@@ -124,6 +126,7 @@ ctl_resume_poll(struct ctl *ctl)
         ET_INFO("run: generation %u resumes every stage from the "
                 "checkpoints of epoch %u%s", ctl->generation, e,
                 e < target ? " (newer ones missing)" : "");
+        ctl_split_keep_head(ctl, e);
     } else if (target) {
         ET_WARN("run: no checkpoint of every stage up to epoch %u: stages "
                 "that change start over at epoch %u", target, target);

@@ -236,6 +236,27 @@ ctl_status_json(const struct ctl *ctl)
         cJSON_AddNumberToObject(mg, "checkpoints_assembled",
                                 (double) ctl->merge.assembled);
         cJSON_AddBoolToObject(mg, "active", ctl_merge_active(ctl));
+        /* Split back into its parts when the dead agent returned
+         * (ctl_split.c): the boundary, and where the earlier part's head
+         * came from (its checkpoint of head_epoch, or fresh). */
+        if (ctl->merge.split_epoch) {
+            cJSON *sb = cJSON_AddObjectToObject(mg, "split_back");
+            cJSON_AddNumberToObject(sb, "epoch", ctl->merge.split_epoch);
+            cJSON_AddNumberToObject(sb, "head_epoch",
+                                    ctl->merge.split_head_epoch);
+            cJSON_AddBoolToObject(sb, "fresh_head",
+                                  !ctl->merge.split_head_epoch);
+        } else {
+            cJSON_AddNullToObject(mg, "split_back");
+        }
+        if (ctl->merge.split_wait) {
+            cJSON_AddNumberToObject(mg, "split_waiting",
+                                    ctl->merge.split_wait);
+        }
+        if (ctl->merge.split_refused_epoch) {
+            cJSON_AddNumberToObject(mg, "split_refused_epoch",
+                                    ctl->merge.split_refused_epoch);
+        }
     }
     if (ctl->last_plan_error[0]) {
         cJSON_AddStringToObject(run, "last_error", ctl->last_plan_error);

@@ -274,4 +274,19 @@ int mn_checkpoint_info(const uint8_t *buf, size_t len, struct mn_config *c,
 int mn_stage_merge(struct mn_stage *dst, const struct mn_stage *const *parts,
                    size_t n, char *err, size_t errlen);
 
+/* The reverse: fills 'dst' (a stage of blocks a..b within src's range)
+ * from 'src' (e.g. a merged stage): every block's parameters, running
+ * statistics and optimiser state slice by name. The head: src's if dst
+ * ends at src's last block (the same position), else 'head_src''s (a
+ * stage ending at dst's last block, such as the part's own stage before
+ * the merge; its optimiser slice too, zero if it has none), else dst's own
+ * as created (fresh, zero optimiser state). The optimiser kind and step
+ * count are src's (see merge.c for why). Refused with EINVAL and a
+ * message: a range outside src's, another model, a head_src after
+ * another block or with another optimiser kind; ENOMEM. 'dst' is to be
+ * discarded on error. */
+int mn_stage_split(struct mn_stage *dst, const struct mn_stage *src,
+                   const struct mn_stage *head_src, char *err,
+                   size_t errlen);
+
 #endif /* ET_MODEL_H */

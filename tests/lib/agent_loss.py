@@ -10,10 +10,13 @@ run without it, restarts the agent with the same name, and follows /status
 until the run is done. MODE back: SIGKILL and restart at once, before the
 failover (the run keeps its placement and resumes). MODE gone: SIGKILL and
 never restart (with no spare agent the run goes on with fewer stages).
+MODE return: as gone, then restarted once the failover placement is out;
+waits for the placement before the failover to come back (the merged
+stage split again at a boundary).
 Writes OUT/result.json (times, placements seen) and OUT/status.json (the
 final /status), and copies the controller and agent logs into OUT.
 
-usage: agent_loss.py OUT TOPOLOGY BIN STEPS_PER_EPOCH kill|stop|back|gone"""
+usage: agent_loss.py OUT TOPOLOGY BIN STEPS_PER_EPOCH kill|stop|back|gone|return"""
 import json
 import os
 import shutil
@@ -198,6 +201,19 @@ def main():
             if not st:
                 return 1
             res["start_epoch_failover"] = st["run"].get("start_epoch")
+        if mode == "return":
+            # The placement before the failover again (same agents, same
+            # ranges), at a boundary after the agent registered.
+            st = wait(lambda s: placement(s) == res["placement_before"]
+                      and ranges(s) == res["ranges_before"]
+                      and s["run"].get("state") == "running", 120,
+                      "the placement before the failover back")
+            if not st:
+                return 1
+            res["home_ms"] = round(time.time() * 1000)
+            res["boundary_at_home"] = st["run"].get("epoch_boundary")
+            res["start_epoch_home"] = st["run"].get("start_epoch")
+            res["generation_home"] = st["run"].get("generation")
 
         return finish()
     finally:

@@ -4,7 +4,11 @@
  * one after the other (backbone output and the last part's head), carries
  * their optimiser state and step count, passes the controller's and the
  * agent's checks, and parts that do not belong together are refused with
- * a reason. */
+ * a reason. Split again (controller/ckpt_split.h, mn_stage_split()): a
+ * merge then a split gives back the parts' checkpoints byte for byte,
+ * every sub-range split out of a merged stage computes what the merged
+ * stage computes up to its last block, a missing head starts fresh, and
+ * mismatches are refused with a reason. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -20,6 +24,7 @@
 
 #include "ckpt_id.h"
 #include "ckpt_merge.h"
+#include "ckpt_split.h"
 #include "ckptstore.h"
 #include "model.h"
 #include "resume.h"
@@ -317,12 +322,295 @@ test_mismatched_parts_are_refused(void **state)
     mn_stage_destroy(q.b);
 }
 
+/* A merged checkpoint of parts 'p' (epoch EPOCH), as the controller holds
+ * it. */
+static struct ckpt_entry
+merged_entry(const struct parts *p, struct ckpt_entry *ea,
+             struct ckpt_entry *eb)
+{
+    entry_of(ea, p->a, RUN, EPOCH);
+    entry_of(eb, p->b, RUN, EPOCH);
+    struct ckpt_entry m;
+    memset(&m, 0, sizeof m);
+    char err[300];
+    assert_int_equal(ckpt_merge(ea, eb, &m.buf, &m.len, &m.crc32, err,
+                                sizeof err), 0);
+    m.run_id = RUN;
+    m.first = 1;
+    m.last = 6;
+    m.epoch = EPOCH;
+    snprintf(m.producer, sizeof m.producer, "pi1");
+    return m;
+}
+
+/* Whether checkpoint bytes 'buf' are stage 's' saved with its optimiser
+ * state: every parameter, statistic, optimiser float, the step count and
+ * the shapes, byte for byte. */
+static bool
+same_bytes_as(const uint8_t *buf, size_t len, const struct mn_stage *s)
+{
+    uint8_t *want;
+    size_t wlen;
+    assert_int_equal(mn_stage_save_buf(s, true, &want, &wlen), 0);
+    bool same = wlen == len && !memcmp(want, buf, len);
+    free(want);
+    return same;
+}
+
+static struct mn_stage *
+load_bytes(const uint8_t *buf, size_t len, int first, int last)
+{
+    struct mn_config c = small_config();
+    char err[256];
+    struct mn_stage *s = mn_stage_create(&c, first, last, err, sizeof err);
+    assert_non_null(s);
+    assert_int_equal(mn_stage_load_buf(s, buf, len, err, sizeof err), 0);
+    return s;
+}
+
+static void
+test_merge_then_split_gives_the_parts_back(void **state)
+{
+    (void) state;
+    struct parts p = train_parts(3, 0);
+    struct ckpt_entry ea, eb;
+    struct ckpt_entry m = merged_entry(&p, &ea, &eb);
+    struct ckpt_split_part sp[2];
+    char err[400];
+    /* The earlier part's head from its own checkpoint (the controller
+     * keeps the one the merge was made of). */
+    assert_int_equal(ckpt_split(&m, 3, &ea, 11, sp, err, sizeof err), 0);
+    assert_int_equal(sp[0].first, 1);
+    assert_int_equal(sp[0].last, 3);
+    assert_int_equal(sp[1].first, 4);
+    assert_int_equal(sp[1].last, 6);
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(sp[i].crc, mn_checkpoint_crc(sp[i].buf,
+                                                      sp[i].len));
+        assert_int_equal(ckptstore_check(sp[i].buf, sp[i].len, sp[i].first,
+                                         sp[i].last, err, sizeof err), 0);
+    }
+    bool same_a = same_bytes_as(sp[0].buf, sp[0].len, p.a);
+    bool same_b = same_bytes_as(sp[1].buf, sp[1].len, p.b);
+    print_message("merge then split: blocks 1-3 %s, 4-6 %s (%zu, %zu "
+                  "bytes)\n", same_a ? "identical" : "DIFFER",
+                  same_b ? "identical" : "DIFFER", sp[0].len, sp[1].len);
+    assert_true(same_a);
+    assert_true(same_b);
+    ckpt_split_free(sp);
+
+    /* Without the old head: the blocks come back exactly, the head is the
+     * fresh one of the run's seed with no optimiser history (an Adam step
+     * of zero gradients does not move it), the step count is kept. */
+    assert_int_equal(ckpt_split(&m, 3, NULL, 11, sp, err, sizeof err), 0);
+    struct mn_stage *a = load_bytes(sp[0].buf, sp[0].len, 1, 3);
+    struct mn_config c = small_config();
+    struct mn_stage *fresh = mn_stage_create(&c, 1, 3, err, sizeof err);
+    assert_non_null(fresh);
+    assert_int_equal(mn_stage_optim_steps(a), 3);
+    size_t n;
+    float *g = mn_stage_grads(a, &n);
+    memset(g, 0, n * sizeof *g);
+    struct mn_optim o;
+    mn_optim_default(&o);
+    const struct mn_tensor *hw = mn_stage_tensor_by_name(a, "head.w");
+    float *before = malloc(hw->count * sizeof *before);
+    assert_non_null(before);
+    memcpy(before, hw->data, hw->count * sizeof *before);
+    assert_int_equal(mn_stage_step(a, &o, 1e-2f), 0);
+    size_t blocks = 0, heads = 0;
+    for (size_t i = 0; i < mn_stage_tensor_count(a); i++) {
+        const struct mn_tensor *t = mn_stage_tensor(a, i);
+        if (!strncmp(t->name, "head.", 5)) {
+            const struct mn_tensor *u = mn_stage_tensor_by_name(fresh,
+                                                                t->name);
+            assert_memory_equal(u->data, !strcmp(t->name, "head.w")
+                                ? before : t->data, t->count * sizeof *u->data);
+            heads++;
+        } else if (!t->grad) {
+            /* Running statistics: untouched by the step. */
+            const struct mn_tensor *u = mn_stage_tensor_by_name(p.a, t->name);
+            assert_memory_equal(u->data, t->data, t->count * sizeof *u->data);
+            blocks++;
+        }
+    }
+    assert_memory_equal(before, hw->data, hw->count * sizeof *before);
+    print_message("fresh head: %zu head tensors as initialised, unmoved by "
+                  "a zero-gradient step; %zu statistics tensors kept\n",
+                  heads, blocks);
+    assert_int_equal(heads, 2);
+    assert_true(blocks > 0);
+    free(before);
+    mn_stage_destroy(a);
+    mn_stage_destroy(fresh);
+    ckpt_split_free(sp);
+
+    free(m.buf);
+    free(ea.buf);
+    free(eb.buf);
+    mn_stage_destroy(p.a);
+    mn_stage_destroy(p.b);
+}
+
+static void
+test_split_computes_what_the_merged_stage_does(void **state)
+{
+    (void) state;
+    struct parts p = train_parts(3, 0);
+    struct ckpt_entry ea, eb;
+    struct ckpt_entry me = merged_entry(&p, &ea, &eb);
+    struct mn_stage *m = load_bytes(me.buf, me.len, 1, 6);
+    float x[BATCH * 32 * 32];
+    uint32_t y[BATCH];
+    fixed_input(x, y, 42);
+    struct mn_config c = small_config();
+    char err[256];
+    /* Block by block: single-block stages split out of the merged one,
+     * chained, and the stage of blocks 1..k split out of it, give the
+     * same output after every block k; at block 6 the merged stage's own
+     * output and logits. */
+    const float *in = x;
+    float *prev = NULL;
+    double worst = 0;
+    for (int k = 1; k <= 6; k++) {
+        struct mn_stage *one = mn_stage_create(&c, k, k, err, sizeof err);
+        struct mn_stage *upto = mn_stage_create(&c, 1, k, err, sizeof err);
+        assert_non_null(one);
+        assert_non_null(upto);
+        assert_int_equal(mn_stage_split(one, m, NULL, err, sizeof err), 0);
+        assert_int_equal(mn_stage_split(upto, m, NULL, err, sizeof err), 0);
+        assert_int_equal(mn_stage_forward(one, in, BATCH, false), 0);
+        assert_int_equal(mn_stage_forward(upto, x, BATCH, false), 0);
+        int h, w, ch;
+        mn_stage_output_shape(one, &h, &w, &ch);
+        size_t nout = (size_t) BATCH * h * w * ch;
+        double d = worst_diff(mn_stage_output(one), mn_stage_output(upto),
+                              nout);
+        worst = fmax(worst, d);
+        free(prev);
+        prev = malloc(nout * sizeof *prev);
+        assert_non_null(prev);
+        memcpy(prev, mn_stage_output(one), nout * sizeof *prev);
+        in = prev;
+        if (k == 3) {
+            /* The earlier part before the merge computes it too. */
+            assert_int_equal(mn_stage_forward(p.a, x, BATCH, false), 0);
+            worst = fmax(worst, worst_diff(prev, mn_stage_output(p.a),
+                                           nout));
+        }
+        if (k == 6) {
+            assert_int_equal(mn_stage_forward(m, x, BATCH, false), 0);
+            worst = fmax(worst, worst_diff(prev, mn_stage_output(m), nout));
+            /* Same last block: the merged head, the same logits. */
+            double dl = worst_diff(mn_stage_logits(one), mn_stage_logits(m),
+                                   BATCH * 10);
+            print_message("split block 6's logits vs merged: worst diff "
+                          "%.3g\n", dl);
+            assert_true(dl <= 1e-6);
+        }
+        mn_stage_destroy(one);
+        mn_stage_destroy(upto);
+    }
+    print_message("blocks 1-6 split out of merged 1-6 one by one: output "
+                  "after every block worst diff %.3g\n", worst);
+    assert_true(worst <= 1e-6);
+    free(prev);
+    mn_stage_destroy(m);
+    free(me.buf);
+    free(ea.buf);
+    free(eb.buf);
+    mn_stage_destroy(p.a);
+    mn_stage_destroy(p.b);
+}
+
+static void
+test_mismatched_splits_are_refused(void **state)
+{
+    (void) state;
+    struct parts p = train_parts(2, 0);
+    struct ckpt_entry ea, eb;
+    struct ckpt_entry m = merged_entry(&p, &ea, &eb);
+    struct ckpt_split_part sp[2];
+    char err[400];
+
+    assert_int_equal(ckpt_split(&m, 6, &ea, 11, sp, err, sizeof err),
+                     EINVAL);
+    print_message("split point: %s\n", err);
+    assert_non_null(strstr(err, "after block 6"));
+    assert_null(sp[0].buf);
+
+    /* A head after another block, of another run, of a later epoch. */
+    assert_int_equal(ckpt_split(&m, 3, &eb, 11, sp, err, sizeof err),
+                     EINVAL);
+    print_message("head: %s\n", err);
+    assert_non_null(strstr(err, "follows block 6, not block 3"));
+    ea.run_id = RUN + 1;
+    assert_int_equal(ckpt_split(&m, 3, &ea, 11, sp, err, sizeof err),
+                     EINVAL);
+    assert_non_null(strstr(err, "of run"));
+    ea.run_id = RUN;
+    ea.epoch = EPOCH + 1;
+    assert_int_equal(ckpt_split(&m, 3, &ea, 11, sp, err, sizeof err),
+                     EINVAL);
+    assert_non_null(strstr(err, "after the merged checkpoint's epoch"));
+    ea.epoch = EPOCH;
+
+    /* The merged entry's bytes are not blocks 1-6. */
+    struct ckpt_entry liar = m;
+    liar.buf = ea.buf;
+    liar.len = ea.len;
+    assert_int_equal(ckpt_split(&liar, 3, &ea, 11, sp, err, sizeof err),
+                     EINVAL);
+    print_message("wrong bytes: %s\n", err);
+    assert_non_null(strstr(err, "holds blocks 1-3"));
+    assert_null(sp[0].buf);
+    assert_null(sp[1].buf);
+
+    /* Kernel level: a range outside the merged one, another model, a
+     * head of another optimiser. */
+    struct mn_config c = small_config();
+    struct mn_stage *ms = load_bytes(m.buf, m.len, 1, 6);
+    struct mn_stage *out = mn_stage_create(&c, 4, 7, err, sizeof err);
+    assert_int_equal(mn_stage_split(out, ms, NULL, err, sizeof err), EINVAL);
+    print_message("range: %s\n", err);
+    assert_non_null(strstr(err, "not within blocks 1-6"));
+    mn_stage_destroy(out);
+    struct mn_config c20 = c;
+    c20.classes = 20;
+    out = mn_stage_create(&c20, 1, 3, err, sizeof err);
+    assert_int_equal(mn_stage_split(out, ms, NULL, err, sizeof err), EINVAL);
+    print_message("model: %s\n", err);
+    assert_non_null(strstr(err, "another model"));
+    mn_stage_destroy(out);
+    struct mn_stage *sgd = mn_stage_create(&c, 1, 3, err, sizeof err);
+    struct mn_optim o;
+    mn_optim_default(&o);
+    o.kind = MN_SGD;
+    assert_int_equal(mn_stage_step(sgd, &o, 1e-2f), 0);
+    out = mn_stage_create(&c, 1, 3, err, sizeof err);
+    assert_int_equal(mn_stage_split(out, ms, sgd, err, sizeof err), EINVAL);
+    print_message("optimiser: %s\n", err);
+    assert_non_null(strstr(err, "different optimiser state"));
+    mn_stage_destroy(out);
+    mn_stage_destroy(sgd);
+    mn_stage_destroy(ms);
+
+    free(m.buf);
+    free(ea.buf);
+    free(eb.buf);
+    mn_stage_destroy(p.a);
+    mn_stage_destroy(p.b);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_merged_stage_computes_what_the_parts_do),
         cmocka_unit_test(test_mismatched_parts_are_refused),
+        cmocka_unit_test(test_merge_then_split_gives_the_parts_back),
+        cmocka_unit_test(test_split_computes_what_the_merged_stage_does),
+        cmocka_unit_test(test_mismatched_splits_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
