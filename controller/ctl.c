@@ -293,10 +293,10 @@ install_wait_cb(evutil_socket_t fd, short what, void *ctl_)
     }
 }
 
-/* Tells the link state which load is ours (the plan's demands along its
- * paths) and snapshots it for change detection. Call after every plan. */
+/* Tells the link state which load is ours: the plan's demands along its
+ * paths. */
 static void
-mark_planned(struct ctl *ctl)
+set_own_load(struct ctl *ctl)
 {
     linkstate_clear_own(ctl->ls);
     const struct topology *t = ctl->topo;
@@ -312,7 +312,24 @@ mark_planned(struct ctl *ctl)
             }
         }
     }
+}
+
+/* set_own_load() and a snapshot for change detection. Call after every
+ * plan. */
+static void
+mark_planned(struct ctl *ctl)
+{
+    set_own_load(ctl);
     linkstate_mark_planned(ctl->ls);
+}
+
+/* Before a new placement is planned: all the load measured on the run's
+ * own links is the run's (linkstate_own_measured). Until a placement is
+ * taken (take_placement marks it) or given up (set_own_load). */
+static void
+own_load_for_placement(struct ctl *ctl)
+{
+    linkstate_own_measured(ctl->ls);
 }
 
 /* Keeps the placement, re-routes on the current link state. */
@@ -727,6 +744,7 @@ static bool
 replace_placement(struct ctl *ctl, uint32_t start_epoch, bool force,
                   const char *why)
 {
+    own_load_for_placement(ctl);
     struct plan_agent *agents = calloc(ctl->topo->n_agents, sizeof *agents);
     size_t source;
     size_t n = collect_agents(ctl, agents, &source);
@@ -747,6 +765,7 @@ replace_placement(struct ctl *ctl, uint32_t start_epoch, bool force,
         /* A merged stage keeps its blocks: the planner's ranges would
          * have no checkpoint and start over (ctl_merge.c). */
         free(agents);
+        set_own_load(ctl);
         return false;
     }
     if (force && !ctl_resume_failover_plan(ctl, &np)) {
@@ -766,11 +785,13 @@ replace_placement(struct ctl *ctl, uint32_t start_epoch, bool force,
                     n ? err : "no agent alive");
         }
         plan_clear(&np);
+        set_own_load(ctl);
         return false;
     }
     if (!force && !(np.bottleneck_s < ctl->plan.bottleneck_s
                                       * (1 - ctl->cfg.replace_gain))) {
         plan_clear(&np);
+        set_own_load(ctl);
         return false;
     }
     if (force) {
@@ -823,6 +844,7 @@ epoch_boundary(struct ctl *ctl, uint32_t epoch)
     /* After a merge the home placement comes back once the merged stage's
      * checkpoint of this boundary is split into its parts' (ctl_split.c;
      * if it is not in yet, split_back() takes it when it arrives). */
+    own_load_for_placement(ctl);
     if (ctl_split_home_plan(ctl, epoch, &home)) {
         snprintf(why, sizeof why, "epoch %u boundary, agents back", epoch);
         take_placement(ctl, &home, epoch, why);
@@ -970,11 +992,14 @@ static void
 split_back(struct ctl *ctl)
 {
     struct plan home = {0};
+    own_load_for_placement(ctl);
     if (ctl_split_ready(ctl, &home)) {
         char why[64];
         snprintf(why, sizeof why, "epoch %u boundary, agents back",
                  ctl->boundary_epoch);
         take_placement(ctl, &home, ctl->boundary_epoch, why);
+    } else {
+        set_own_load(ctl);
     }
 }
 

@@ -181,6 +181,17 @@ linkstate_own_all(struct linkstate *ls)
 }
 
 void
+linkstate_own_measured(struct linkstate *ls)
+{
+    for (size_t i = 0; i < 2 * ls->n_links; i++) {
+        double rate = ls->links[i / 2].dir[i % 2].rate_mbps;
+        if (ls->own_mbps[i] > 0 && rate > ls->own_mbps[i]) {
+            ls->own_mbps[i] = rate;
+        }
+    }
+}
+
+void
 linkstate_add_own(struct linkstate *ls, size_t link, int dir, double mbps)
 {
     ls->own_mbps[2 * link + dir] += mbps;

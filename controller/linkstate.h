@@ -107,6 +107,15 @@ void linkstate_add_own(struct linkstate *ls, size_t link, int dir,
  * away from its own paths because of it. */
 void linkstate_own_all(struct linkstate *ls);
 
+/* On every direction that carries some of the controller's own planned
+ * load, counts all the load measured there as its own. For choosing a new
+ * placement: the run's streams are TCP and take what their links offer,
+ * often more than the plan's estimate of them, and that surplus is not
+ * background a new placement must avoid (counted as such, it left the
+ * re-placement no capacity on the run's own links: a transfer rate of 0).
+ * Load on directions the run does not use stays background. */
+void linkstate_own_measured(struct linkstate *ls);
+
 /* Snapshot for linkstate_changed(). */
 void linkstate_mark_planned(struct linkstate *ls);
 

@@ -195,6 +195,15 @@ test_linkstate_counters(void **state)
      * planned than measured counts only what was measured. */
     linkstate_add_own(ls, ef, 0, 30);
     assert_true(fabs(linkstate_residual_mbps(ls, ef, 0) - 80) < 1e-9);
+    /* For a new placement, the rest measured on a link the run uses is
+     * the run's too (its TCP streams took it); a direction the run does
+     * not use keeps its load as background. */
+    linkstate_own_measured(ls);
+    assert_true(fabs(linkstate_residual_mbps(ls, ef, 0) - 100) < 1e-9);
+    linkstate_clear_own(ls);
+    linkstate_own_measured(ls);
+    assert_true(fabs(linkstate_residual_mbps(ls, ef, 0) - 50) < 1e-9);
+    linkstate_add_own(ls, ef, 0, 30);
     linkstate_add_own(ls, ef, 0, 40);
     assert_true(fabs(linkstate_residual_mbps(ls, ef, 0) - 100) < 1e-9);
     assert_true(fabs(linkstate_utilisation(ls, ef, 0) - 0.5) < 1e-9);
