@@ -108,6 +108,7 @@ struct southbound_event {
 };
 
 struct southbound;
+struct flows_set;
 
 /* Starts the OpenFlow thread for 'topo' (deep-copied) with 'options'.
  * Call it while the process has no other threads that use
@@ -137,6 +138,16 @@ void southbound_destroy(struct southbound *);
 int southbound_set_routes(struct southbound *,
                           const struct southbound_route *routes, size_t n,
                           uint64_t *generation);
+
+/* The sub-stream flows each switch had when it connected before the first
+ * southbound_set_routes() (a restarted controller that has not yet
+ * adopted its run: its predecessor's flows, read from the switch's flow
+ * dump), less those using a port that was down then.  Copies them into
+ * 'sets' (one initialised flows_set per topology switch; each replaced)
+ * and sets 'seen[i]' if switch i has reported.  A switch's flows are in
+ * before its SWITCH_UP event is queued. */
+void southbound_found_substreams(struct southbound *, struct flows_set *sets,
+                                 bool *seen);
 
 /* A file descriptor that is readable while events are queued (for
  * event_new(..., EV_READ | EV_PERSIST, ...)).  Owned by the southbound. */
