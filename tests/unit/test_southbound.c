@@ -567,6 +567,21 @@ test_southbound_reconnect_reads_flows(void **state)
     SERVE_UNTIL(fs, false, 300);
     assert_int_equal(fs->n_dumps, 1);
     assert_int_equal(fs->n_bundles, 0);
+    /* The controller can read them (to keep the paths they make). */
+    struct flows_set found[2];
+    bool seen[2];
+    flows_set_init(&found[0]);
+    flows_set_init(&found[1]);
+    southbound_found_substreams(sb, found, seen);
+    assert_true(seen[0]);
+    assert_false(seen[1]);
+    assert_int_equal(flows_set_count(&found[0]), 2);
+    assert_int_equal(flows_set_count(&found[1]), 0);
+    HMAP_FOR_EACH (e, node, &found[0].map) {
+        const struct flows_entry *x = flows_set_find(&sets[0], &e->key);
+        assert_non_null(x);
+        assert_true(flows_entry_same(x, e));
+    }
     /* ...and the same routes, once set, change nothing either... */
     uint64_t gen;
     assert_int_equal(southbound_set_routes(sb, &r, 1, &gen), 0);
@@ -622,6 +637,10 @@ test_southbound_reconnect_reads_flows(void **state)
     assert_non_null(find_mod(fs, 2, OFPFC_DELETE_STRICT, 1));
     assert_non_null(find_mod(fs, 2, OFPFC_DELETE_STRICT, 2));
     assert_int_equal(fs->n_mods, 4);
+    /* ...nor offered to the controller. */
+    southbound_found_substreams(sb, found, seen);
+    assert_true(seen[0]);
+    assert_int_equal(flows_set_count(&found[0]), 0);
     fake_destroy(fs);
 
     /* 4. A flow that is not ours: one bundle replaces everything. */
@@ -642,6 +661,8 @@ test_southbound_reconnect_reads_flows(void **state)
     fake_destroy(fs);
     flows_set_destroy(&sets[0]);
     flows_set_destroy(&sets[1]);
+    flows_set_destroy(&found[0]);
+    flows_set_destroy(&found[1]);
     unlink(path);
     free(listen);
 }
