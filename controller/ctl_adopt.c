@@ -1,6 +1,4 @@
 /* ctl_adopt: see ctl_adopt.h. */
-#include <config.h>
-
 #include "ctl-private.h"
 
 #include <errno.h>
@@ -10,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "flowpaths.h"
-#include "flows.h"
 #include "linkstate.h"
 #include "log.h"
 #include "southbound.h"
@@ -68,77 +64,96 @@ access_link(const struct topology *t, size_t agent)
     return -1;
 }
 
-/* One traced sub-stream, in both terms. */
-struct adopt_sub {
-    struct southbound_route route;      /* links -> 'sblinks' */
-    size_t *sblinks;
-    struct plan_substream ss;           /* links, nodes malloc'd */
-};
-
-/* Traces sub-stream 'k' of route 'r' through 'sets' into 'out'. Returns 0
- * or an errno with the reason in 'why'. */
+/* The sub-streams of the plan, as the agents reported them: one
+ * southbound route each (stream r, sub-stream k at r * POLICY_MAX_PATHS +
+ * k), to be traced. Returns 0 or an errno with the reason in 'why'. */
 static int
-trace_one(struct ctl *ctl, size_t r, size_t k, const struct flows_set *sets,
-          const bool *link_up, const size_t *tlink_of_link,
-          struct adopt_sub *out, char *why, size_t why_size)
+reported_routes(struct ctl *ctl, struct southbound_route *routes,
+                char *why, size_t why_size)
 {
     const struct topology *t = ctl->topo;
-    const struct sbtopo *sbt = &ctl->sbt;
+    for (size_t r = 0; r < ctl->plan.n_routes; r++) {
+        const struct plan_route *rt = &ctl->plan.routes[r];
+        const struct ctl_adopt_report *rep = &ctl->agents[rt->src].reported;
+        const char *src = t->agents[rt->src].name;
+        const char *dst = t->agents[rt->dst].name;
+        uint32_t rport = ctl->agents[rt->dst].data_port;
+        double sum = 0;
+
+        if (!rep->valid || strcmp(rep->peer, dst) || !rep->n_sub) {
+            snprintf(why, why_size, "%s reported no stream to %s", src, dst);
+            return ENOENT;
+        }
+        for (size_t k = 0; k < rep->n_sub; k++) {
+            uint32_t lport = ctl_substream_port(ctl, r, k);
+            if (rep->sub[k].id != k || rep->sub[k].local_port != lport
+                || rep->sub[k].remote_port != rport) {
+                snprintf(why, why_size, "%s reports sub-stream %u to %s on "
+                         "ports %u -> %u; this controller pins %zu on %u -> "
+                         "%u", src, rep->sub[k].id, dst,
+                         rep->sub[k].local_port, rep->sub[k].remote_port, k,
+                         lport, rport);
+                return EINVAL;
+            }
+            if (!(rep->sub[k].weight > 0) || rep->sub[k].weight > 1) {
+                snprintf(why, why_size, "%s reports weight %g for sub-stream "
+                         "%zu to %s", src, rep->sub[k].weight, k, dst);
+                return EINVAL;
+            }
+            sum += rep->sub[k].weight;
+            if (sbtopo_route(&ctl->sbt, (r << 8) | k, rt->src, rt->dst,
+                             (uint16_t) lport, (uint16_t) rport, NULL, 0,
+                             NULL, &routes[r * POLICY_MAX_PATHS + k])
+                || access_link(t, rt->src) < 0
+                || access_link(t, rt->dst) < 0) {
+                snprintf(why, why_size, "%s -> %s cannot be pinned (an agent "
+                         "without an IPv4 address on a switch)", src, dst);
+                return EINVAL;
+            }
+        }
+        if (fabs(sum - 1) > 1e-3) {
+            snprintf(why, why_size, "%s's weights to %s sum to %g", src, dst,
+                     sum);
+            return EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* Sub-stream 'k' of stream 'r' on the traced 'route' (southbound links) in
+ * the plan's terms: agent, access link, switch links, access link, agent.
+ * Checks it against what the sending agent reported. Returns 0 or an errno
+ * with the reason in 'why'. */
+static int
+substream_of_route(struct ctl *ctl, size_t r, size_t k,
+                   const struct southbound_route *route,
+                   const size_t *tlink_of_link, struct plan_substream *ss,
+                   char *why, size_t why_size)
+{
+    const struct topology *t = ctl->topo;
+    const struct southbound_topology *sb = &ctl->sbt.sb;
     const struct plan_route *rt = &ctl->plan.routes[r];
     const struct ctl_adopt_report *rep = &ctl->agents[rt->src].reported;
     const char *src = t->agents[rt->src].name, *dst = t->agents[rt->dst].name;
-    uint32_t lport = ctl_substream_port(ctl, r, k);
-    uint32_t rport = ctl->agents[rt->dst].data_port;
-
-    if (rep->sub[k].id != k || rep->sub[k].local_port != lport
-        || rep->sub[k].remote_port != rport) {
-        snprintf(why, why_size, "%s reports sub-stream %u to %s on ports "
-                 "%u -> %u; this controller pins %zu on %u -> %u", src,
-                 rep->sub[k].id, dst, rep->sub[k].local_port,
-                 rep->sub[k].remote_port, k, lport, rport);
-        return EINVAL;
-    }
-    if (!(rep->sub[k].weight > 0) || rep->sub[k].weight > 1) {
-        snprintf(why, why_size, "%s reports weight %g for sub-stream %zu to "
-                 "%s", src, rep->sub[k].weight, k, dst);
-        return EINVAL;
-    }
     int acc_src = access_link(t, rt->src), acc_dst = access_link(t, rt->dst);
-    out->sblinks = calloc(sbt->sb.n_links + 1, sizeof *out->sblinks);
-    int e = sbtopo_route(sbt, (r << 8) | k, rt->src, rt->dst,
-                         (uint16_t) lport, (uint16_t) rport, NULL, 0,
-                         out->sblinks, &out->route);
-    if (e || acc_src < 0 || acc_dst < 0) {
-        snprintf(why, why_size, "%s -> %s cannot be pinned (an agent "
-                 "without an IPv4 address on a switch)", src, dst);
-        return EINVAL;
-    }
-    char err[200];
-    size_t n;
-    e = flowpaths_trace(&sbt->sb, sets, link_up, &out->route, out->sblinks,
-                        sbt->sb.n_links, &n, err, sizeof err);
-    if (e) {
-        snprintf(why, why_size, "%s -> %s sub-stream %zu: %s", src, dst, k,
-                 err);
-        return e;
-    }
-    out->route.links = out->sblinks;
-    out->route.n_links = n;
+    size_t n = route->n_links;
 
-    /* Agent, access link, switch links, access link, agent. */
-    struct plan_substream *ss = &out->ss;
+    memset(ss, 0, sizeof *ss);
     ss->weight = rep->sub[k].weight;
     ss->n_links = n + 2;
     ss->links = calloc(n + 2, sizeof *ss->links);
     ss->nodes = calloc(n + 3, sizeof *ss->nodes);
+    if (!ss->links || !ss->nodes) {
+        abort();                /* out of memory, as xmalloc would */
+    }
     ss->links[0] = acc_src;
     ss->nodes[0] = topology_agent_node(t, rt->src);
-    size_t sw = sbt->sb.hosts[out->route.src_host].sw;
+    size_t sw = sb->hosts[route->src_host].sw;
     ss->nodes[1] = (int) sw;
     for (size_t i = 0; i < n; i++) {
-        const struct southbound_link *l = &sbt->sb.links[out->sblinks[i]];
+        const struct southbound_link *l = &sb->links[route->links[i]];
         sw = l->sw[0] == sw ? l->sw[1] : l->sw[0];
-        ss->links[i + 1] = (int) tlink_of_link[out->sblinks[i]];
+        ss->links[i + 1] = (int) tlink_of_link[route->links[i]];
         ss->nodes[i + 2] = (int) sw;
     }
     ss->links[n + 1] = acc_dst;
@@ -164,41 +179,24 @@ trace_one(struct ctl *ctl, size_t r, size_t k, const struct flows_set *sets,
     return 0;
 }
 
-static void
-adopt_sub_free(struct adopt_sub *a)
-{
-    free(a->sblinks);
-    free(a->ss.links);
-    free(a->ss.nodes);
-    memset(a, 0, sizeof *a);
-}
-
 /* Traces every sub-stream of the plan into 'subs' (POLICY_MAX_PATHS per
- * route). Returns 0 or an errno with the reason in 'why'. */
+ * stream). Returns 0 or an errno with the reason in 'why'. */
 static int
-trace_all(struct ctl *ctl, struct adopt_sub *subs, char *why,
+trace_all(struct ctl *ctl, struct plan_substream *subs, char *why,
           size_t why_size)
 {
     const struct topology *t = ctl->topo;
     const struct sbtopo *sbt = &ctl->sbt;
-    size_t ns = t->n_switches, nl = sbt->sb.n_links;
-    struct flows_set *sets = calloc(ns + 1, sizeof *sets);
-    bool *seen = calloc(ns + 1, sizeof *seen);
+    size_t nl = sbt->sb.n_links, nr = ctl->plan.n_routes;
+    size_t max = nr * POLICY_MAX_PATHS;
+    struct southbound_route *routes = calloc(max + 1, sizeof *routes);
+    struct southbound_route *traced = calloc(max + 1, sizeof *traced);
+    size_t *links = calloc(max * nl + 1, sizeof *links);
     bool *link_up = calloc(nl + 1, sizeof *link_up);
     size_t *tlink_of_link = calloc(nl + 1, sizeof *tlink_of_link);
+    char err[200];
     int e = 0;
 
-    for (size_t i = 0; i < ns; i++) {
-        flows_set_init(&sets[i]);
-    }
-    southbound_found_substreams(ctl->sb, sets, seen);
-    for (size_t i = 0; i < ns && !e; i++) {
-        if (!seen[i] || !ctl->switch_up[i]) {
-            snprintf(why, why_size, "switch %s is not connected",
-                     t->switches[i].name);
-            e = ENOENT;
-        }
-    }
     for (size_t l = 0; l < t->n_links; l++) {
         size_t sl = sbt->link_of_tlink[l];
         if (sl != SIZE_MAX) {
@@ -206,48 +204,43 @@ trace_all(struct ctl *ctl, struct adopt_sub *subs, char *why,
             link_up[sl] = ctl->ls->links[l].up;
         }
     }
-    for (size_t r = 0; r < ctl->plan.n_routes && !e; r++) {
-        const struct plan_route *rt = &ctl->plan.routes[r];
-        const struct ctl_adopt_report *rep = &ctl->agents[rt->src].reported;
-        const char *src = t->agents[rt->src].name;
-        const char *dst = t->agents[rt->dst].name;
-        if (!rep->valid || strcmp(rep->peer, dst) || !rep->n_sub) {
-            snprintf(why, why_size, "%s reported no stream to %s", src, dst);
+    for (size_t i = 0; i < t->n_switches && !e; i++) {
+        if (!ctl->switch_up[i]) {
+            snprintf(why, why_size, "switch %s is not connected",
+                     t->switches[i].name);
             e = ENOENT;
-            break;
-        }
-        double sum = 0;
-        for (size_t k = 0; k < rep->n_sub && !e; k++) {
-            e = trace_one(ctl, r, k, sets, link_up, tlink_of_link,
-                          &subs[r * POLICY_MAX_PATHS + k], why, why_size);
-            sum += rep->sub[k].weight;
-        }
-        if (!e && fabs(sum - 1) > 1e-3) {
-            snprintf(why, why_size, "%s's weights to %s sum to %g", src, dst,
-                     sum);
-            e = EINVAL;
         }
     }
     if (!e) {
-        /* Left-overs (another generation's sub-streams): removed. */
-        struct southbound_route *routes = calloc(
-            ctl->plan.n_routes * POLICY_MAX_PATHS + 1, sizeof *routes);
-        size_t n = 0;
-        for (size_t r = 0; r < ctl->plan.n_routes; r++) {
-            for (size_t k = 0; k < ctl->agents[ctl->plan.routes[r].src]
-                                   .reported.n_sub; k++) {
-                routes[n++] = subs[r * POLICY_MAX_PATHS + k].route;
-            }
+        e = reported_routes(ctl, routes, why, why_size);
+    }
+    /* One array of the routes to trace, in plan order. */
+    size_t n = 0;
+    for (size_t r = 0; !e && r < nr; r++) {
+        for (size_t k = 0; k < ctl->agents[ctl->plan.routes[r].src]
+                               .reported.n_sub; k++) {
+            traced[n++] = routes[r * POLICY_MAX_PATHS + k];
         }
-        ctl->adopt.extra_flows = flowpaths_count_extra(&sbt->sb, sets,
-                                                       routes, n);
-        free(routes);
     }
-    for (size_t i = 0; i < ns; i++) {
-        flows_set_destroy(&sets[i]);
+    if (!e) {
+        e = southbound_trace_found(ctl->sb, traced, n, links, link_up,
+                                   &ctl->adopt.extra_flows, err, sizeof err);
+        if (e) {
+            snprintf(why, why_size, "%s", err);
+        }
     }
-    free(sets);
-    free(seen);
+    n = 0;
+    for (size_t r = 0; !e && r < nr; r++) {
+        for (size_t k = 0; !e && k < ctl->agents[ctl->plan.routes[r].src]
+                                         .reported.n_sub; k++) {
+            e = substream_of_route(ctl, r, k, &traced[n++], tlink_of_link,
+                                   &subs[r * POLICY_MAX_PATHS + k], why,
+                                   why_size);
+        }
+    }
+    free(routes);
+    free(traced);
+    free(links);
     free(link_up);
     free(tlink_of_link);
     return e;
@@ -271,14 +264,15 @@ ctl_adopt_keep_installed(struct ctl *ctl)
         return false;
     }
     size_t nr = ctl->plan.n_routes;
-    struct adopt_sub *subs = calloc(nr * POLICY_MAX_PATHS + 1, sizeof *subs);
+    struct plan_substream *subs = calloc(nr * POLICY_MAX_PATHS + 1,
+                                         sizeof *subs);
     int e = trace_all(ctl, subs, st->why, sizeof st->why);
     if (!e) {
         for (size_t r = 0; r < nr; r++) {
             struct plan_route *rt = &ctl->plan.routes[r];
             size_t n = ctl->agents[rt->src].reported.n_sub;
             for (size_t k = 0; k < n; k++) {
-                struct plan_substream *ss = &subs[r * POLICY_MAX_PATHS + k].ss;
+                struct plan_substream *ss = &subs[r * POLICY_MAX_PATHS + k];
                 st->moved += k >= rt->n_sub || !same_path(ss, &rt->sub[k]);
             }
             for (size_t k = 0; k < rt->n_sub; k++) {
@@ -287,10 +281,10 @@ ctl_adopt_keep_installed(struct ctl *ctl)
             }
             rt->n_sub = n;
             for (size_t k = 0; k < n; k++) {
-                struct adopt_sub *a = &subs[r * POLICY_MAX_PATHS + k];
-                rt->sub[k] = a->ss;
-                a->ss.links = NULL;     /* now the plan's */
-                a->ss.nodes = NULL;
+                struct plan_substream *a = &subs[r * POLICY_MAX_PATHS + k];
+                rt->sub[k] = *a;
+                a->links = NULL;        /* now the plan's */
+                a->nodes = NULL;
                 st->substreams++;
             }
         }
@@ -305,7 +299,8 @@ ctl_adopt_keep_installed(struct ctl *ctl)
         }
     }
     for (size_t i = 0; i < nr * POLICY_MAX_PATHS; i++) {
-        adopt_sub_free(&subs[i]);
+        free(subs[i].links);
+        free(subs[i].nodes);
     }
     free(subs);
     if (e) {

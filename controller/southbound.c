@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "fatal-signal.h"
+#include "flowpaths.h"
 #include "flows.h"
 #include "latch.h"
 #include "log.h"
@@ -883,4 +884,44 @@ southbound_found_substreams(struct southbound *sb, struct flows_set *sets,
         seen[i] = sb->found_seen[i];
     }
     ovs_mutex_unlock(&sb->mutex);
+}
+
+int
+southbound_trace_found(struct southbound *sb, struct southbound_route *routes,
+                       size_t n, size_t *links, const bool *link_up,
+                       size_t *extra, char *err, size_t err_len)
+{
+    const struct southbound_topology *t = &sb->topo;
+    struct flows_set *sets = xmalloc((t->n_switches + 1) * sizeof *sets);
+    bool *seen = xmalloc((t->n_switches + 1) * sizeof *seen);
+    int error = 0;
+
+    for (size_t i = 0; i < t->n_switches; i++) {
+        flows_set_init(&sets[i]);
+    }
+    southbound_found_substreams(sb, sets, seen);
+    for (size_t i = 0; i < t->n_switches && !error; i++) {
+        if (!seen[i]) {
+            snprintf(err, err_len, "switch %s has not connected",
+                     t->switches[i].name);
+            error = ENOENT;
+        }
+    }
+    for (size_t i = 0; i < n && !error; i++) {
+        size_t *path = links + i * t->n_links;
+
+        error = flowpaths_trace(t, sets, link_up, &routes[i], path,
+                                t->n_links, &routes[i].n_links, err,
+                                err_len);
+        routes[i].links = path;
+    }
+    if (!error && extra) {
+        *extra = flowpaths_count_extra(t, sets, routes, n);
+    }
+    for (size_t i = 0; i < t->n_switches; i++) {
+        flows_set_destroy(&sets[i]);
+    }
+    free(sets);
+    free(seen);
+    return error;
 }

@@ -149,6 +149,22 @@ int southbound_set_routes(struct southbound *,
 void southbound_found_substreams(struct southbound *, struct flows_set *sets,
                                  bool *seen);
 
+/* Traces each of the 'n' 'routes' (id, hosts, protocol and ports as the
+ * caller pins them; their 'links' and 'n_links' are outputs) through the
+ * sub-stream flows southbound_found_substreams() gives (flowpaths.h):
+ * route i's path goes to 'links' + i * L, where L is the topology's
+ * number of links ('links' has room for n * L), and routes[i].links and
+ * n_links are set to it.  'link_up' (one per link, or NULL) refuses a path
+ * over a link that is down.  Stores in '*extra' (if nonnull) how many of
+ * those flows no route uses.  Returns 0, or with a message in 'err':
+ * ENOENT if a switch has not reported its flows (not connected), else
+ * flowpaths_trace()'s error for the first route that fails.  Call from
+ * the controller's thread. */
+int southbound_trace_found(struct southbound *,
+                           struct southbound_route *routes, size_t n,
+                           size_t *links, const bool *link_up,
+                           size_t *extra, char *err, size_t err_len);
+
 /* A file descriptor that is readable while events are queued (for
  * event_new(..., EV_READ | EV_PERSIST, ...)).  Owned by the southbound. */
 int southbound_event_fd(const struct southbound *);
