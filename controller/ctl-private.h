@@ -12,6 +12,7 @@
 
 #include "ckptdir.h"
 #include "ctl.h"
+#include "ctl_adopt.h"
 #include "edgetrain.pb-c.h"
 #include "plan.h"
 #include "sbtopo.h"
@@ -82,6 +83,7 @@ struct ctl_agent {
         uint32_t generation, stage, count, first, last, last_epoch;
         uint8_t token[16];
     } current;
+    struct ctl_adopt_report reported;  /* ...its sub-streams (ctl_adopt.c) */
 };
 
 struct ctl {
@@ -121,6 +123,7 @@ struct ctl {
     double degraded_since;             /* plan_now() when it became so */
     struct event *install_wait;        /* ...at most INSTALL_WAIT_MS */
     char last_plan_error[256];
+    struct ctl_adopt_state adopt;      /* last adoption (ctl_adopt.c) */
     uint64_t path_replans, placement_replans, assignments_sent;
     uint64_t sb_events;
 

@@ -573,7 +573,9 @@ switch_wait(struct ctl *ctl, const char *what)
 
 /* After a controller restart: if the alive agents report every stage of
  * one run (Hello.current), continue that run instead of starting a new
- * one: same run id, token and placement, freshly routed, next generation.
+ * one: same run id, token and placement, next generation, on the paths
+ * installed on the switches (ctl_adopt.c; routed afresh if they are
+ * incomplete or inconsistent).
  * Returns true if it adopted one, or waits for switches to adopt it. */
 static bool
 try_adopt(struct ctl *ctl)
@@ -647,6 +649,7 @@ try_adopt(struct ctl *ctl)
         for (size_t j = 0; j < t->n_agents; j++) {
             ctl->agents[j].resend = false;
         }
+        ctl_adopt_keep_installed(ctl);  /* else the fresh routes stay */
         mark_planned(ctl);
         ctl_resume_reload(ctl);
         ET_INFO("run %016" PRIx64 ": adopted from the agents (%u stages, "
@@ -969,6 +972,7 @@ on_hello(void *ctl_, struct mgmt_conn *conn, const Edgetrain__Hello *h,
                    sizeof ag->current.token);
         }
     }
+    ctl_adopt_note_hello(&ag->reported, ctl->topo, cur);
     /* Welcome goes out when this returns; a start or a re-sent Assignment
      * follows from check_cb, after it. */
     ag->resend = ctl->state != RUN_WAITING;

@@ -207,6 +207,20 @@ ctl_status_json(const struct ctl *ctl)
                             (double) ctl->placement_replans);
     cJSON_AddNumberToObject(run, "epoch_boundary", ctl->boundary_epoch);
     cJSON_AddNumberToObject(run, "start_epoch", ctl->start_epoch);
+    if (ctl->adopt.run_id && ctl->adopt.run_id == ctl->run_id) {
+        /* Adopted after a controller restart: on which paths. */
+        cJSON *ad = cJSON_AddObjectToObject(run, "adopted");
+        cJSON_AddStringToObject(ad, "paths", ctl->adopt.kept ? "installed"
+                                                             : "routed");
+        cJSON_AddNumberToObject(ad, "substreams",
+                                (double) ctl->adopt.substreams);
+        cJSON_AddNumberToObject(ad, "moved", (double) ctl->adopt.moved);
+        cJSON_AddNumberToObject(ad, "extra_flows",
+                                (double) ctl->adopt.extra_flows);
+        if (!ctl->adopt.kept) {
+            cJSON_AddStringToObject(ad, "reason", ctl->adopt.why);
+        }
+    }
     size_t ck_bytes = 0, ck_n = ckptstore_count(ctl->ckpts, &ck_bytes);
     cJSON *rs = cJSON_AddObjectToObject(run, "resume");
     cJSON_AddNumberToObject(rs, "epoch", ctl->resume_epoch);

@@ -90,6 +90,8 @@ substream_from_path(const struct pgraph *g, const struct path *p,
     ss->bottleneck_mbps = p->bottleneck_mbps;
 }
 
+static void evaluate_transfers(struct plan *pl);
+
 /* Routes every stream of 'pl' (placement filled) into new routes; on
  * success replaces pl->routes and re-evaluates the transfers. */
 static int
@@ -168,8 +170,16 @@ route_all(const struct topology *topo, const struct linkstate *ls,
     routes_free(pl->routes, pl->n_routes);
     pl->routes = routes;
     pl->n_routes = n_routes;
+    evaluate_transfers(pl);
+    return 0;
+}
 
-    /* Transfers with the rates the path sets really offer. */
+/* Transfers with the rates the path sets really offer; the bottleneck. */
+static void
+evaluate_transfers(struct plan *pl)
+{
+    const struct plan_route *routes = pl->routes;
+
     pl->bottleneck_s = 0;
     for (size_t s = 0; s < pl->placement.n_stages; s++) {
         struct placement_stage *st = &pl->placement.stages[s];
@@ -187,7 +197,6 @@ route_all(const struct topology *topo, const struct linkstate *ls,
         pl->bottleneck_s = fmax(pl->bottleneck_s,
                                 fmax(st->compute_s, st->transfer_s));
     }
-    return 0;
 }
 
 int
@@ -374,5 +383,101 @@ plan_reroute(const struct topology *topo, const struct linkstate *ls,
     double t0 = plan_now();
     int e = route_all(topo, ls, routing, opt, pl, err, err_size);
     pl->plan_ms = (plan_now() - t0) * 1e3;
+    return e;
+}
+
+/* The edges of 'g' along sub-stream 'ss' of 'rt' into 'p' (its delay and
+ * bottleneck from the residuals left in 'g'). */
+static int
+path_of_substream(const struct topology *topo, const struct pgraph *g,
+                  const struct plan_route *rt, size_t k,
+                  const struct plan_substream *ss, struct path *p,
+                  char *err, size_t err_size)
+{
+    int at = topology_agent_node(topo, rt->src);
+
+    memset(p, 0, sizeof *p);
+    if (!ss->n_links || !ss->links || !ss->nodes || ss->nodes[0] != at) {
+        snprintf(err, err_size, "%s -> %s sub-stream %zu: no path from %s",
+                 topo->agents[rt->src].name, topo->agents[rt->dst].name, k,
+                 topo->agents[rt->src].name);
+        return EINVAL;
+    }
+    p->edges = xcalloc(ss->n_links, sizeof *p->edges);
+    p->bottleneck_mbps = INFINITY;
+    for (size_t i = 0; i < ss->n_links; i++) {
+        int l = ss->links[i];
+        const struct topo_link *tl = l >= 0 && (size_t) l < topo->n_links
+                                     ? &topo->links[l] : NULL;
+        int dir = tl && tl->a == at ? 0 : 1;
+        int to = tl ? (dir ? tl->a : tl->b) : -1;
+        if (!tl || (dir ? tl->b : tl->a) != at || ss->nodes[i + 1] != to) {
+            snprintf(err, err_size, "%s -> %s sub-stream %zu: hop %zu "
+                     "(link %d) does not continue the path at node %d",
+                     topo->agents[rt->src].name, topo->agents[rt->dst].name,
+                     k, i, l, at);
+            path_destroy(p);
+            return EINVAL;
+        }
+        const struct pgraph_edge *e = &g->edges[g->link_edge[2 * l + dir]];
+        p->edges[p->n_edges++] = g->link_edge[2 * l + dir];
+        p->cost += e->cost;
+        p->delay_ms += e->delay_ms;
+        p->bottleneck_mbps = fmin(p->bottleneck_mbps, e->residual_mbps);
+        at = to;
+    }
+    if (at != topology_agent_node(topo, rt->dst)) {
+        snprintf(err, err_size, "%s -> %s sub-stream %zu: the path ends "
+                 "elsewhere", topo->agents[rt->src].name,
+                 topo->agents[rt->dst].name, k);
+        path_destroy(p);
+        return EINVAL;
+    }
+    return 0;
+}
+
+int
+plan_evaluate(const struct topology *topo, const struct linkstate *ls,
+              const struct plan_options *opt, struct plan *pl, char *err,
+              size_t err_size)
+{
+    if (!topo->n_switches) {
+        evaluate_transfers(pl);     /* loopback: nothing to measure */
+        return 0;
+    }
+    struct pgraph g;
+    pgraph_build(&g, topo, ls, opt->ref_bits);
+    int e = 0;
+    for (size_t r = 0; r < pl->n_routes && !e; r++) {
+        struct plan_route *rt = &pl->routes[r];
+        struct path paths[POLICY_MAX_PATHS];
+        size_t n = 0;
+        for (; n < rt->n_sub && n < POLICY_MAX_PATHS && !e; n++) {
+            e = path_of_substream(topo, &g, rt, n, &rt->sub[n], &paths[n],
+                                  err, err_size);
+        }
+        if (!e && !n) {
+            snprintf(err, err_size, "%s -> %s: no sub-stream",
+                     topo->agents[rt->src].name, topo->agents[rt->dst].name);
+            e = EINVAL;
+        }
+        if (!e) {
+            double w[POLICY_MAX_PATHS];
+            rt->rate_mbps = paths_split_waterfill(&g, paths, n, w);
+            for (size_t k = 0; k < n; k++) {
+                rt->sub[k].delay_ms = paths[k].delay_ms;
+                rt->sub[k].bottleneck_mbps = paths[k].bottleneck_mbps;
+                pgraph_consume(&g, &paths[k],
+                               rt->sub[k].weight * rt->demand_mbps);
+            }
+        }
+        for (size_t k = 0; k < n; k++) {
+            path_destroy(&paths[k]);
+        }
+    }
+    pgraph_destroy(&g);
+    if (!e) {
+        evaluate_transfers(pl);
+    }
     return e;
 }

@@ -118,6 +118,19 @@ int plan_adopt(const struct topology *topo, const struct linkstate *ls,
                const struct plan_options *opt, struct plan *out,
                char *err, size_t err_size);
 
+/* Re-evaluates 'pl' for sub-stream paths and weights its caller set (each
+ * route's sub[]: weight, n_links, links, nodes; e.g. a restarted
+ * controller keeping the paths its predecessor installed): each
+ * sub-stream's delay and bottleneck and each route's rate from the link
+ * state, as plan_compute() does for the paths it chooses (streams in
+ * pipeline order, each demand taken out of the residual capacity before
+ * the next), then the transfer times and the bottleneck.  Returns 0, or
+ * EINVAL with a message in 'err' if a path does not lead from its route's
+ * source agent to its destination over the topology's links. */
+int plan_evaluate(const struct topology *topo, const struct linkstate *ls,
+                  const struct plan_options *opt, struct plan *pl,
+                  char *err, size_t err_size);
+
 /* Topology agent index of stage 's'. */
 size_t plan_stage_agent(const struct plan *pl, size_t s);
 

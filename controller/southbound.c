@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "fatal-signal.h"
+#include "flowpaths.h"
 #include "flows.h"
 #include "latch.h"
 #include "log.h"
@@ -89,6 +90,11 @@ struct southbound {
     size_t ev_head, ev_count, ev_cap;
     bool ev_dropped;
     int pipe[2];                /* OpenFlow thread -> caller. */
+    /* The sub-stream flows of 'found' whose ports were up, as each
+     * switch reported them (southbound_found_substreams()); 'found_seen'
+     * says which switches have. */
+    struct flows_set *found_shared;
+    bool *found_seen;
 };
 
 /* Routes: copies own one array of routes and one of all their links. */
@@ -389,6 +395,19 @@ sb_find_substreams(struct southbound *sb, const struct sb_conn *c)
         ET_INFO("openflow: switch %s: keeping %zu sub-stream flows found on "
                 "it until routes are set", sb->topo.switches[c->idx].name, n);
     }
+
+    /* For the caller, before SWITCH_UP tells it the switch is in. */
+    ovs_mutex_lock(&sb->mutex);
+    flows_set_clear(&sb->found_shared[c->idx]);
+    HMAP_FOR_EACH (e, node, &sb->found[c->idx].map) {
+        if (ofswitch_port_state(c->sw, e->key.in_port) == 1
+            && ofswitch_port_state(c->sw, e->out_port) == 1) {
+            flows_set_put(&sb->found_shared[c->idx], &e->key, e->cookie,
+                          e->out_port);
+        }
+    }
+    sb->found_seen[c->idx] = true;
+    ovs_mutex_unlock(&sb->mutex);
 }
 
 static void
@@ -698,9 +717,12 @@ sb_free(struct southbound *sb)
     for (size_t i = 0; sb->desired && i < sb->topo.n_switches; i++) {
         flows_set_destroy(&sb->desired[i]);
         flows_set_destroy(&sb->found[i]);
+        flows_set_destroy(&sb->found_shared[i]);
     }
     free(sb->desired);
     free(sb->found);
+    free(sb->found_shared);
+    free(sb->found_seen);
     free(sb->by_index);
     free(sb->link_up);
     free(sb->routes);
@@ -763,9 +785,13 @@ southbound_create(const struct southbound_topology *topo,
     }
     sb->desired = xmalloc((topo->n_switches + 1) * sizeof *sb->desired);
     sb->found = xmalloc((topo->n_switches + 1) * sizeof *sb->found);
+    sb->found_shared = xmalloc((topo->n_switches + 1)
+                               * sizeof *sb->found_shared);
+    sb->found_seen = xcalloc(topo->n_switches + 1, sizeof *sb->found_seen);
     for (size_t i = 0; i < topo->n_switches; i++) {
         flows_set_init(&sb->desired[i]);
         flows_set_init(&sb->found[i]);
+        flows_set_init(&sb->found_shared[i]);
     }
     sb_recompute(sb);
 
@@ -846,4 +872,56 @@ southbound_set_routes(struct southbound *sb,
     ovs_mutex_unlock(&sb->mutex);
     latch_set(&sb->wake);
     return 0;
+}
+
+void
+southbound_found_substreams(struct southbound *sb, struct flows_set *sets,
+                            bool *seen)
+{
+    ovs_mutex_lock(&sb->mutex);
+    for (size_t i = 0; i < sb->topo.n_switches; i++) {
+        flows_set_copy(&sets[i], &sb->found_shared[i]);
+        seen[i] = sb->found_seen[i];
+    }
+    ovs_mutex_unlock(&sb->mutex);
+}
+
+int
+southbound_trace_found(struct southbound *sb, struct southbound_route *routes,
+                       size_t n, size_t *links, const bool *link_up,
+                       size_t *extra, char *err, size_t err_len)
+{
+    const struct southbound_topology *t = &sb->topo;
+    struct flows_set *sets = xmalloc((t->n_switches + 1) * sizeof *sets);
+    bool *seen = xmalloc((t->n_switches + 1) * sizeof *seen);
+    int error = 0;
+
+    for (size_t i = 0; i < t->n_switches; i++) {
+        flows_set_init(&sets[i]);
+    }
+    southbound_found_substreams(sb, sets, seen);
+    for (size_t i = 0; i < t->n_switches && !error; i++) {
+        if (!seen[i]) {
+            snprintf(err, err_len, "switch %s has not connected",
+                     t->switches[i].name);
+            error = ENOENT;
+        }
+    }
+    for (size_t i = 0; i < n && !error; i++) {
+        size_t *path = links + i * t->n_links;
+
+        error = flowpaths_trace(t, sets, link_up, &routes[i], path,
+                                t->n_links, &routes[i].n_links, err,
+                                err_len);
+        routes[i].links = path;
+    }
+    if (!error && extra) {
+        *extra = flowpaths_count_extra(t, sets, routes, n);
+    }
+    for (size_t i = 0; i < t->n_switches; i++) {
+        flows_set_destroy(&sets[i]);
+    }
+    free(sets);
+    free(seen);
+    return error;
 }

@@ -108,6 +108,7 @@ struct southbound_event {
 };
 
 struct southbound;
+struct flows_set;
 
 /* Starts the OpenFlow thread for 'topo' (deep-copied) with 'options'.
  * Call it while the process has no other threads that use
@@ -137,6 +138,32 @@ void southbound_destroy(struct southbound *);
 int southbound_set_routes(struct southbound *,
                           const struct southbound_route *routes, size_t n,
                           uint64_t *generation);
+
+/* The sub-stream flows each switch had when it connected before the first
+ * southbound_set_routes() (a restarted controller that has not yet
+ * adopted its run: its predecessor's flows, read from the switch's flow
+ * dump), less those using a port that was down then.  Copies them into
+ * 'sets' (one initialised flows_set per topology switch; each replaced)
+ * and sets 'seen[i]' if switch i has reported.  A switch's flows are in
+ * before its SWITCH_UP event is queued. */
+void southbound_found_substreams(struct southbound *, struct flows_set *sets,
+                                 bool *seen);
+
+/* Traces each of the 'n' 'routes' (id, hosts, protocol and ports as the
+ * caller pins them; their 'links' and 'n_links' are outputs) through the
+ * sub-stream flows southbound_found_substreams() gives (flowpaths.h):
+ * route i's path goes to 'links' + i * L, where L is the topology's
+ * number of links ('links' has room for n * L), and routes[i].links and
+ * n_links are set to it.  'link_up' (one per link, or NULL) refuses a path
+ * over a link that is down.  Stores in '*extra' (if nonnull) how many of
+ * those flows no route uses.  Returns 0, or with a message in 'err':
+ * ENOENT if a switch has not reported its flows (not connected), else
+ * flowpaths_trace()'s error for the first route that fails.  Call from
+ * the controller's thread. */
+int southbound_trace_found(struct southbound *,
+                           struct southbound_route *routes, size_t n,
+                           size_t *links, const bool *link_up,
+                           size_t *extra, char *err, size_t err_len);
 
 /* A file descriptor that is readable while events are queued (for
  * event_new(..., EV_READ | EV_PERSIST, ...)).  Owned by the southbound. */

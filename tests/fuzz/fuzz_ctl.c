@@ -13,7 +13,7 @@
  * run 5, so an 'a1' announcing stage 1 of run 5 makes the controller adopt
  * the pipeline. A controller per input keeps inputs independent.
  * ET_FUZZ_SEEDS=DIR writes seeds and exits.
- * fuzz-sources: controller/ctl.c controller/ctl_status.c controller/mgmt.c controller/ctl_resume.c controller/ctl_merge.c controller/ckpt_merge.c controller/ctl_split.c controller/ckpt_split.c controller/ckptstore.c controller/ckptdir.c kernels/merge.c kernels/batchnorm.c kernels/checkpoint.c kernels/dense.c kernels/dwconv.c kernels/gemm.c kernels/model.c kernels/optim.c kernels/pool.c kernels/pwconv.c kernels/softmax_xent.c kernels/stemconv.c controller/httpapi.c controller/topology.c controller/linkstate.c controller/plan.c controller/placement.c controller/paths.c controller/policy.c controller/blockcost.c controller/sbtopo.c proto/wire.c common/log.c common/auth.c */
+ * fuzz-sources: controller/ctl.c controller/ctl_adopt.c controller/ctl_status.c controller/mgmt.c controller/ctl_resume.c controller/ctl_merge.c controller/ckpt_merge.c controller/ctl_split.c controller/ckpt_split.c controller/ckptstore.c controller/ckptdir.c kernels/merge.c kernels/batchnorm.c kernels/checkpoint.c kernels/dense.c kernels/dwconv.c kernels/gemm.c kernels/model.c kernels/optim.c kernels/pool.c kernels/pwconv.c kernels/softmax_xent.c kernels/stemconv.c controller/httpapi.c controller/topology.c controller/linkstate.c controller/plan.c controller/placement.c controller/paths.c controller/policy.c controller/blockcost.c controller/sbtopo.c proto/wire.c common/log.c common/auth.c */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -49,6 +49,13 @@ int
 southbound_set_routes(struct southbound *sb,
                       const struct southbound_route *r, size_t n,
                       uint64_t *gen)
+{
+    return EOPNOTSUPP;
+}
+int
+southbound_trace_found(struct southbound *sb, struct southbound_route *r,
+                       size_t n, size_t *links, const bool *link_up,
+                       size_t *extra, char *err, size_t err_len)
 {
     return EOPNOTSUPP;
 }

@@ -14,7 +14,12 @@ Scenarios:
   controller-restart  SIGKILL the controller, start it again after
                    --outage seconds; flows must neither go nor reset
                    (duration, n_bytes), traffic must go on, the run must be
-                   adopted with the same id and placement.
+                   adopted with the same id and placement, on the paths
+                   installed. With --move, a link of a weighted sub-stream
+                   is first set down (the controller moves sub-streams off
+                   it) and set up again while the controller is away: the
+                   restarted controller must keep the moved paths, which
+                   a fresh routing would not give.
   switch-restart   stops ovs-vswitchd and starts it again (all flows lost);
                    time until every sub-stream flow is back.
 """
@@ -234,12 +239,88 @@ def run_link_down(args):
            if synced else ""))
 
 
+def path_set(st):
+    """The /status paths as comparable tuples: (from, to, id, hops,
+    weight to 3 decimals)."""
+    return sorted((p["from"], p["to"], x["id"], tuple(x["hops"]),
+                   round(x["weight"], 3))
+                  for p in st["paths"] for x in p["substreams"])
+
+
+def log_lines(name):
+    try:
+        with open(os.path.join(os.environ["EMU_RUNDIR"], name + ".log")) as f:
+            return f.read().splitlines()
+    except OSError:
+        return []
+
+
+def link_dev(topology, a, b):
+    """The emulator's device of link a-b (the a side) and its namespace."""
+    topo = json.load(open(topology))
+    link = next(l for l in topo["links"] if {l["a"], l["b"]} == {a, b})
+    idx = topo["links"].index(link)
+    return (f"{os.environ['EMU_PREFIX']}l{idx}a",
+            f"{os.environ['EMU_PREFIX']}-sw")
+
+
+def move_substreams(args, st):
+    """Sets the first hop of a weighted sub-stream down and waits until
+    the controller has moved the sub-streams off it and every stage agent
+    runs that generation. Returns (link device, namespace, status) or
+    None."""
+    path = next(p for p in st["paths"] if len(p["substreams"]) > 1)
+    sub = path["substreams"][1]
+    a, b = sub["hops"][0], sub["hops"][1]
+    dev, ns = link_dev(args.topology, a, b)
+    gen0 = st["run"]["generation"]
+    say(f"moving sub-streams: link {a}-{b} ({dev}) down under"
+        f" {path['from']}->{path['to']} sub-stream {sub['id']}")
+    t0 = time.time()
+    subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", dev,
+                    "down"], check=True)
+
+    def moved():
+        s = status()
+        if not s or s["run"]["generation"] <= gen0:
+            return None
+        hops = {tuple(x["hops"][i:i + 2]) for p in s["paths"]
+                for x in p["substreams"] for i in range(len(x["hops"]) - 1)}
+        return s if (a, b) not in hops and (b, a) not in hops else None
+    s = wait_for(moved, 15, step=0.05)
+    if not check(s is not None, f"sub-streams moved off {a}-{b}"
+                 f" ({(time.time() - t0) * 1e3:.0f} ms)"):
+        return None
+    gen, run_id = s["run"]["generation"], s["run"]["run_id"]
+    want = f"assignment: run {run_id} generation {gen},"
+
+    def applied():
+        return all(any(want in line for line in log_lines(f"agent-{p['agent']}"))
+                   for p in s["placement"])
+    ok = wait_for(applied, 15, step=0.05)
+    check(ok, f"every stage agent runs generation {gen} (its log)")
+    # The flows of that generation installed everywhere (the agents got it
+    # after the controller saw them installed: make-before-break).
+    return (dev, ns, status() or s) if ok else None
+
+
 def run_controller_restart(args):
     st = wait_for(lambda: streaming(args.min_step, args.min_epoch,
                                     args.max_step), 180)
     if not check(st is not None, "run streaming before the fault"
                  + (f" (epoch {args.min_epoch})" if args.min_epoch else "")):
         return
+    first_paths = path_set(st)
+    link = None
+    if args.move:
+        m = move_substreams(args, st)
+        if not m:
+            return
+        link, st = m[:2], m[2]
+        if not check(path_set(st) != first_paths, "the paths before the"
+                     " kill differ from the first plan's"):
+            return
+    paths0 = path_set(st)
     held0 = st["run"]["resume"]["checkpoints_held"]
     boundary0 = st["run"]["epoch_boundary"]
     before = dump_substream_flows()
@@ -248,6 +329,13 @@ def run_controller_restart(args):
     prog0 = progress(st, args.steps)
     t0 = time.time()
     os.kill(int(os.environ["EMU_PID"]), signal.SIGUSR1)
+    if link:
+        # Back up while no controller sees it: a fresh routing would use
+        # it again; the installed paths do not.
+        subprocess.run(["ip", "netns", "exec", link[1], "ip", "link", "set",
+                        link[0], "up"], check=True)
+        say(f"link {link[0]} up again {time.time() - t0:.1f} s after the"
+            " kill")
     # During the outage: the flows stay and keep counting bytes.
     samples = []
     while time.time() - t0 < args.outage:
@@ -284,6 +372,20 @@ def run_controller_restart(args):
           f"restarted controller adopted run {run_id} with the same placement"
           f" ({t_back:.1f} s after the kill)")
     if s:
+        # Adopted on the installed paths, with the same weights.
+        ad = s["run"].get("adopted", {})
+        check(ad.get("paths") == "installed" and path_set(s) == paths0,
+              f"adopted on the installed paths: {ad.get('substreams')}"
+              f" sub-streams kept with their weights ({ad.get('moved')} off"
+              f" a fresh routing's paths, {ad.get('extra_flows')} left-over"
+              " flows)" + (f"; routed afresh: {ad.get('reason')}"
+                           if ad.get("paths") != "installed" else "")
+              + ("" if path_set(s) == paths0 else
+                 f"; paths changed: {sorted(set(paths0) - set(path_set(s)))}"))
+        if args.move:
+            check((ad.get("moved") or 0) > 0, f"{ad.get('moved')} of them"
+                  " where a fresh routing would not put them (the test"
+                  " exercises the moved case)")
         prog1 = progress(s, args.steps)
         adv = {a: prog1[a] - prog0.get(a, 0) for a in prog1}
         check(all(v > 0 for v in adv.values()),
@@ -382,6 +484,9 @@ def main():
     ap.add_argument("--outage", type=float, default=2.0)
     ap.add_argument("--min-epoch", type=int, default=0,
                     help="inject in this epoch (0-based) or later")
+    ap.add_argument("--move", action="store_true",
+                    help="controller-restart: move sub-streams (a link"
+                         " down) before the kill, the link up during it")
     ap.add_argument("--max-step", type=int, default=None,
                     help="inject at training step --min-step to this one"
                          " of --min-epoch exactly")

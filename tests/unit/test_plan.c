@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "linkstate.h"
@@ -107,6 +108,72 @@ test_plan_diamond(void **state)
     assert_int_equal(pl.placement.n_stages, stages);
     assert_true(fabs(pl.routes[0].rate_mbps - 60) < 1e-6);
     assert_true(pl.bottleneck_s >= before);
+    plan_clear(&pl);
+    policy_registry_destroy(reg);
+    linkstate_destroy(ls);
+    topology_destroy(t);
+}
+
+/* plan_evaluate: the figures of paths set by the caller (a restarted
+ * controller keeping the installed ones) are those plan_compute gives the
+ * same paths; a path that does not lead to its destination is refused. */
+static void
+test_plan_evaluate(void **state)
+{
+    struct topology *t;
+    char err[256];
+    assert_int_equal(topology_load("topology/diamond-4pi.json", &t, err,
+                                   sizeof err), 0);
+    struct linkstate *ls = linkstate_create(t);
+    struct policy_registry *reg = policy_registry_create();
+    struct plan_agent agents[4];
+    for (size_t i = 0; i < 4; i++) {
+        agents[i] = (struct plan_agent) {i, 11, 1024.0 * 1048576};
+    }
+    struct plan pl = {0};
+    assert_int_equal(plan_compute(t, ls, agents, 4, 0,
+                                  policy_find_placement(reg, "bottleneck-dp"),
+                                  policy_find_routing(reg, "ksp-waterfill"),
+                                  &paper, &pl, err, sizeof err), 0);
+    struct plan_route *rt = &pl.routes[0];
+    assert_int_equal(rt->n_sub, 2);
+    double rate = rt->rate_mbps, bottleneck = pl.bottleneck_s;
+    double delay[2] = {rt->sub[0].delay_ms, rt->sub[1].delay_ms};
+    double width[2] = {rt->sub[0].bottleneck_mbps, rt->sub[1].bottleneck_mbps};
+    rt->rate_mbps = rt->sub[0].delay_ms = rt->sub[1].bottleneck_mbps = 0;
+    pl.bottleneck_s = 0;
+
+    /* The same paths: the same figures. */
+    assert_int_equal(plan_evaluate(t, ls, &paper, &pl, err, sizeof err), 0);
+    check_plan(t, &pl);
+    assert_true(fabs(rt->rate_mbps - rate) < 1e-9);
+    assert_true(fabs(pl.bottleneck_s - bottleneck) < 1e-12);
+    for (int k = 0; k < 2; k++) {
+        assert_true(fabs(rt->sub[k].delay_ms - delay[k]) < 1e-9);
+        assert_true(fabs(rt->sub[k].bottleneck_mbps - width[k]) < 1e-9);
+    }
+
+    /* Only the path via c1 (100 Mbit/s), all the weight on it: the
+     * stream gets 100 of the 150 Mbit/s and its transfer takes longer. */
+    double transfer = pl.placement.stages[1].transfer_s;
+    free(rt->sub[1].links);
+    free(rt->sub[1].nodes);
+    rt->sub[1].links = NULL;
+    rt->sub[1].nodes = NULL;
+    rt->n_sub = 1;
+    rt->sub[0].weight = 1;
+    assert_int_equal(plan_evaluate(t, ls, &paper, &pl, err, sizeof err), 0);
+    check_plan(t, &pl);
+    assert_true(fabs(rt->rate_mbps - 100) < 1e-9);
+    assert_true(pl.placement.stages[1].transfer_s > transfer);
+
+    /* A hop that does not continue the path. */
+    int saved = rt->sub[0].nodes[2];
+    rt->sub[0].nodes[2] = topology_find_node(t, "c2");
+    assert_int_equal(plan_evaluate(t, ls, &paper, &pl, err, sizeof err),
+                     EINVAL);
+    assert_non_null(strstr(err, "does not continue"));
+    rt->sub[0].nodes[2] = saved;
     plan_clear(&pl);
     policy_registry_destroy(reg);
     linkstate_destroy(ls);
@@ -228,6 +295,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plan_diamond),
+        cmocka_unit_test(test_plan_evaluate),
         cmocka_unit_test(test_plan_loopback),
         cmocka_unit_test(test_plan_encoding),
         cmocka_unit_test(test_plan_random_large),

@@ -567,6 +567,29 @@ test_southbound_reconnect_reads_flows(void **state)
     SERVE_UNTIL(fs, false, 300);
     assert_int_equal(fs->n_dumps, 1);
     assert_int_equal(fs->n_bundles, 0);
+    /* The controller can read them (to keep the paths they make). */
+    struct flows_set found[2];
+    bool seen[2];
+    flows_set_init(&found[0]);
+    flows_set_init(&found[1]);
+    southbound_found_substreams(sb, found, seen);
+    assert_true(seen[0]);
+    assert_false(seen[1]);
+    assert_int_equal(flows_set_count(&found[0]), 2);
+    assert_int_equal(flows_set_count(&found[1]), 0);
+    HMAP_FOR_EACH (e, node, &found[0].map) {
+        const struct flows_entry *x = flows_set_find(&sets[0], &e->key);
+        assert_non_null(x);
+        assert_true(flows_entry_same(x, e));
+    }
+    /* No path is traced while a switch has not reported. */
+    struct southbound_route q = r;
+    size_t qlinks[2];
+    char err[128];
+    q.links = NULL;
+    assert_int_equal(southbound_trace_found(sb, &q, 1, qlinks, NULL, NULL,
+                                            err, sizeof err), ENOENT);
+    assert_non_null(strstr(err, "switch s2 has not connected"));
     /* ...and the same routes, once set, change nothing either... */
     uint64_t gen;
     assert_int_equal(southbound_set_routes(sb, &r, 1, &gen), 0);
@@ -622,6 +645,10 @@ test_southbound_reconnect_reads_flows(void **state)
     assert_non_null(find_mod(fs, 2, OFPFC_DELETE_STRICT, 1));
     assert_non_null(find_mod(fs, 2, OFPFC_DELETE_STRICT, 2));
     assert_int_equal(fs->n_mods, 4);
+    /* ...nor offered to the controller. */
+    southbound_found_substreams(sb, found, seen);
+    assert_true(seen[0]);
+    assert_int_equal(flows_set_count(&found[0]), 0);
     fake_destroy(fs);
 
     /* 4. A flow that is not ours: one bundle replaces everything. */
@@ -642,6 +669,93 @@ test_southbound_reconnect_reads_flows(void **state)
     fake_destroy(fs);
     flows_set_destroy(&sets[0]);
     flows_set_destroy(&sets[1]);
+    flows_set_destroy(&found[0]);
+    flows_set_destroy(&found[1]);
+    unlink(path);
+    free(listen);
+}
+
+/* A restarted controller reads the paths of the run's sub-streams back from
+ * the flows the switches kept (two switches, the route over link 0). */
+static void
+test_southbound_traces_found_paths(void **state)
+{
+    (void) state;
+    static const struct southbound_switch sws[] = {{"s1", 1}, {"s2", 2}};
+    struct southbound_host hosts[] = {
+        {"h1", inet_addr("10.0.0.1"), 0, 1},
+        {"h2", inet_addr("10.0.0.2"), 1, 1},
+    };
+    static const struct southbound_link links[] = {
+        {{0, 1}, {2, 2}}, {{0, 1}, {3, 3}},
+    };
+    struct southbound_topology topo = {sws, 2, hosts, 2, links, 2};
+    size_t via0[] = {0};
+    struct southbound_route r = {
+        .id = 5, .src_host = 0, .dst_host = 1, .ip_proto = 6,
+        .src_port = 40001, .dst_port = 5001, .links = via0, .n_links = 1,
+    };
+    bool up[] = {true, true};
+    struct flows_set sets[2], found[2];
+    bool seen[2] = {false, false};
+    for (int i = 0; i < 2; i++) {
+        flows_set_init(&sets[i]);
+        flows_set_init(&found[i]);
+    }
+    flows_compute(&topo, up, &r, 1, sets, NULL);
+
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/et-sbtest4-%d.sock", (int) getpid());
+    char *listen = xasprintf("punix:%s", path);
+    struct southbound_options opt = {.listen = listen};
+    struct southbound *sb;
+    unlink(path);
+    n_events = 0;
+    assert_int_equal(southbound_create(&topo, &opt, &sb), 0);
+    struct fake_switch *fs[2];
+    for (int i = 0; i < 2; i++) {
+        const struct flows_entry *e;
+        fs[i] = fake_connect(path, i + 1);
+        HMAP_FOR_EACH (e, node, &sets[i].map) {
+            fs[i]->table[fs[i]->n_table++] = *e;
+        }
+    }
+    long long int end = time_msec() + 5000;
+    while (!(seen[0] && seen[1]) && time_msec() < end) {
+        fake_step(fs[0], 25);
+        fake_step(fs[1], 25);
+        drain_events(sb);
+        southbound_found_substreams(sb, found, seen);
+    }
+    assert_true(seen[0] && seen[1]);
+
+    struct southbound_route q = r;
+    size_t qlinks[2] = {9, 9};
+    size_t extra = 99;
+    char err[128];
+    q.links = NULL;
+    q.n_links = 0;
+    assert_int_equal(southbound_trace_found(sb, &q, 1, qlinks, NULL, &extra,
+                                            err, sizeof err), 0);
+    assert_int_equal(q.n_links, 1);
+    assert_ptr_equal(q.links, qlinks);
+    assert_int_equal(qlinks[0], 0);
+    assert_int_equal(extra, 0);
+    /* Its link down now: refused. */
+    up[0] = false;
+    assert_int_equal(southbound_trace_found(sb, &q, 1, qlinks, up, NULL,
+                                            err, sizeof err), ENETDOWN);
+    /* Another sub-stream (other ports) has no flows. */
+    q.src_port = 40002;
+    assert_int_equal(southbound_trace_found(sb, &q, 1, qlinks, NULL, NULL,
+                                            err, sizeof err), ENOENT);
+
+    southbound_destroy(sb);
+    for (int i = 0; i < 2; i++) {
+        fake_destroy(fs[i]);
+        flows_set_destroy(&sets[i]);
+        flows_set_destroy(&found[i]);
+    }
     unlink(path);
     free(listen);
 }
@@ -651,6 +765,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_southbound_reconnect_reads_flows),
+        cmocka_unit_test(test_southbound_traces_found_paths),
         cmocka_unit_test(test_southbound_with_scripted_switch),
         cmocka_unit_test(test_southbound_target_moves_mid_cycle),
     };
