@@ -170,20 +170,20 @@ fi
 # 8b. The same faster agent, but the boundary is the run's last (--epochs
 #     1): no new placement there (it would resume every stage past the end,
 #     where nothing trains or evaluates, and the run would never be done).
-if start_controller ctlf --topology topology/loopback-3.json --expect-agents 3 \
+if start_controller ctll --topology topology/loopback-3.json --expect-agents 3 \
         --heartbeat-ms 200 --epochs 1; then
-    sim f1.out --name a1 --gflops 20 --metrics-ms 100 --epoch-ms 800 --eval
-    sim f2.out --name a2 --gflops 20 --metrics-ms 100 --epoch-ms 800 --eval
-    sim f3.out --name a3 --gflops 1 --metrics-ms 100 --epoch-ms 800 --eval
-    wait_for "$T/f1.out" 5 "^assignment"
+    sim l1.out --name a1 --gflops 20 --metrics-ms 100 --epoch-ms 800 --eval
+    sim l2.out --name a2 --gflops 20 --metrics-ms 100 --epoch-ms 800 --eval
+    sim l3.out --name a3 --gflops 1 --metrics-ms 100 --epoch-ms 800 --eval
+    wait_for "$T/l1.out" 5 "^assignment"
     sleep 0.3
-    sim f2b.out --name a2 --gflops 200 --metrics-ms 100 --epoch-ms 800 --eval
+    sim l2b.out --name a2 --gflops 200 --metrics-ms 100 --epoch-ms 800 --eval
     i=0
     while [ $i -lt 50 ] && ! status_json 2>/dev/null | grep -q '"state": *"done"'; do
         sleep 0.1; i=$((i + 1))
     done
     check "last epoch boundary: no new placement, the run is done" \
-        "! grep -q 'gen=2' $T/f1.out && status_json | python3 -c 'import json,sys; r=json.load(sys.stdin)[\"run\"]; assert r[\"state\"] == \"done\" and r[\"placement_replans\"] == 0 and r[\"epoch_boundary\"] == 1, r'"
+        "! grep -q 'gen=2' $T/l1.out && status_json | python3 -c 'import json,sys; r=json.load(sys.stdin)[\"run\"]; assert r[\"state\"] == \"done\" and r[\"placement_replans\"] == 0 and r[\"epoch_boundary\"] == 1, r'"
 else
     fail "controller for the last-boundary test starts"
 fi
@@ -218,7 +218,7 @@ else
     fail "controller for the failover test starts"
 fi
 
-# 8b. Clean shutdown on SIGTERM (sanitizer builds: no leak reports).
+# 11. Clean shutdown on SIGTERM (sanitizer builds: no leak reports).
 kill -TERM "$MAINPID"
 wait "$MAINPID"; rc=$?
 check "controller exits 0 on SIGTERM, no sanitizer report" \
