@@ -451,7 +451,7 @@ configure_streams(struct agent *ag, const Edgetrain__Assignment *a)
         }
         struct et_stream_tx_config tc = {
             .from = ag->opt.name, .peer = p->name, .peer_addr = p->data_addr,
-            .run_id = a->run_id, .token = a->token.data,
+            .local_addr = ag->data_addr, .run_id = a->run_id, .token = a->token.data,
             .token_len = a->token.len, .generation = a->generation,
             .dtype = p->encoding,
         };

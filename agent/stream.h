@@ -99,6 +99,12 @@ struct et_stream_tx_config {
     const char *from;           /* this agent's name, sent in StreamHello */
     const char *peer;           /* the receiver's name (logs, stats) */
     const char *peer_addr;      /* "host:port" of the receiver */
+    /* "host:port" of this agent's data address, or NULL. Sub-streams with
+     * a pinned source port bind it on this host: a wildcard bind clashes
+     * with any socket that got the same port as an ephemeral one (the
+     * management connection did, on another address), and the flows
+     * match the source address too. A wildcard host binds the port only. */
+    const char *local_addr;
     uint64_t run_id;
     const uint8_t *token;
     size_t token_len;

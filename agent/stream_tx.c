@@ -54,6 +54,8 @@ struct et_stream_tx {
     char *from, *peer, *peer_addr;
     struct sockaddr_storage addr;
     int addr_len;
+    struct sockaddr_storage local;  /* source address (port 0) */
+    bool have_local;
     uint64_t run_id;
     uint8_t *token;
     size_t token_len;
@@ -134,6 +136,10 @@ et_stream_tx_create(struct event_base *base,
         free(tx);
         return NULL;
     }
+    int llen;
+    tx->have_local = cfg->local_addr
+                     && !et_parse_addr(cfg->local_addr, &tx->local, &llen)
+                     && tx->local.ss_family == tx->addr.ss_family;
     tx->base = base;
     tx->from = strdup(cfg->from ? cfg->from : "");
     tx->peer = strdup(cfg->peer ? cfg->peer : cfg->peer_addr);
@@ -525,6 +531,9 @@ sub_connect(struct et_substream *s)
     if (s->spec.local_port) {
         struct sockaddr_storage src;
         memset(&src, 0, sizeof src);
+        if (tx->have_local) {
+            src = tx->local;        /* a wildcard host stays a wildcard */
+        }
         socklen_t slen;
         if (dst.ss_family == AF_INET6) {
             struct sockaddr_in6 *a = (struct sockaddr_in6 *) &src;

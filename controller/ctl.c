@@ -791,8 +791,14 @@ replace_placement(struct ctl *ctl, uint32_t start_epoch, bool force,
         set_own_load(ctl);
         return false;
     }
-    if (!force && !(np.bottleneck_s < ctl->plan.bottleneck_s
-                                      * (1 - ctl->cfg.replace_gain))) {
+    /* The same stages on the same agents is no new placement, whatever
+     * its bottleneck: taking it would only resume every stage from the
+     * boundary (chunks trained again) for routes, which link changes
+     * re-plan on their own (an adopted run keeps the paths it found
+     * installed, so a fresh routing can look 10% better). */
+    if (!force && (plan_same_placement(&np, &ctl->plan)
+                   || !(np.bottleneck_s < ctl->plan.bottleneck_s
+                                          * (1 - ctl->cfg.replace_gain)))) {
         plan_clear(&np);
         set_own_load(ctl);
         return false;

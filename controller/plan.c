@@ -61,6 +61,23 @@ plan_stage_agent(const struct plan *pl, size_t s)
     return pl->order[pl->placement.stages[s].agent];
 }
 
+bool
+plan_same_placement(const struct plan *a, const struct plan *b)
+{
+    if (a->placement.n_stages != b->placement.n_stages) {
+        return false;
+    }
+    for (size_t s = 0; s < a->placement.n_stages; s++) {
+        const struct placement_stage *x = &a->placement.stages[s];
+        const struct placement_stage *y = &b->placement.stages[s];
+        if (x->first_block != y->first_block || x->last_block != y->last_block
+            || plan_stage_agent(a, s) != plan_stage_agent(b, s)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Bits a stage sends per step (its last block's output for the batch, as
  * encoded on the wire). */
 static double

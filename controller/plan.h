@@ -134,6 +134,10 @@ int plan_evaluate(const struct topology *topo, const struct linkstate *ls,
 /* Topology agent index of stage 's'. */
 size_t plan_stage_agent(const struct plan *pl, size_t s);
 
+/* True if 'a' and 'b' give every stage the same blocks and agent (their
+ * routes may differ). */
+bool plan_same_placement(const struct plan *a, const struct plan *b);
+
 void plan_clear(struct plan *pl);   /* frees; zeroes; accepts zeroed */
 
 /* Monotonic clock in seconds. */

@@ -167,6 +167,25 @@ test_plan_evaluate(void **state)
     assert_true(fabs(rt->rate_mbps - 100) < 1e-9);
     assert_true(pl.placement.stages[1].transfer_s > transfer);
 
+    /* Planned again: other routes than these, the same placement; other
+     * blocks or another agent for a stage make another placement. */
+    struct plan again = {0};
+    assert_int_equal(plan_compute(t, ls, agents, 4, 0,
+                                  policy_find_placement(reg, "bottleneck-dp"),
+                                  policy_find_routing(reg, "ksp-waterfill"),
+                                  &paper, &again, err, sizeof err), 0);
+    assert_true(again.routes[0].n_sub != rt->n_sub);
+    assert_true(plan_same_placement(&again, &pl));
+    again.placement.stages[1].first_block++;
+    assert_false(plan_same_placement(&again, &pl));
+    again.placement.stages[1].first_block--;
+    size_t a0 = again.placement.stages[0].agent;
+    again.placement.stages[0].agent = again.placement.stages[1].agent;
+    assert_false(plan_same_placement(&again, &pl));
+    again.placement.stages[0].agent = a0;
+    assert_true(plan_same_placement(&again, &pl));
+    plan_clear(&again);
+
     /* A hop that does not continue the path. */
     int saved = rt->sub[0].nodes[2];
     rt->sub[0].nodes[2] = topology_find_node(t, "c2");

@@ -414,6 +414,66 @@ test_path_change_resends_unacked(void **state)
     teardown_fx(fx);
 }
 
+/* A socket bound to 127.0.0.2 on a free port, as the agent's management
+ * connection holds an ephemeral port on its own address; the port. */
+static uint16_t
+hold_port_elsewhere(int *fd)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.2", &a.sin_addr);
+    *fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(*fd >= 0);
+    assert_int_equal(bind(*fd, (struct sockaddr *) &a, sizeof a), 0);
+    socklen_t l = sizeof a;
+    assert_int_equal(getsockname(*fd, (struct sockaddr *) &a, &l), 0);
+    return ntohs(a.sin_port);
+}
+
+static bool
+sub0_up(struct fixture *fx)
+{
+    struct et_stream_tx_stats ts;
+    et_stream_tx_get_stats(fx->tx, &ts);
+    return ts.n_substreams == 1 && ts.subs[0].up;
+}
+
+/* A pinned source port is bound on the agent's data address: a port that
+ * some other socket of the host holds on another address (the agent's
+ * management connection got it as an ephemeral port) does not keep the
+ * sub-stream down. Bound on the wildcard address it would. */
+static void
+test_pinned_port_binds_the_data_address(void **state)
+{
+    int held;
+    uint16_t port = hold_port_elsewhere(&held);
+    struct fixture *fx = setup(8, EDGETRAIN__DTYPE__DTYPE_F32, 8);
+    struct et_substream_spec sp = {.id = 0, .weight = 1, .local_port = port};
+
+    /* Without the data address (the wildcard): the bind fails. */
+    assert_int_equal(et_stream_tx_set_substreams(fx->tx, &sp, 1, 1), 0);
+    assert_false(run_until(fx, sub0_up, 0.5));
+    assert_true(fx->errors == 0);
+    et_stream_tx_destroy(fx->tx);
+
+    struct et_stream_tx_config tc = {
+        .from = "up", .peer = "down", .peer_addr = fx->addr,
+        .local_addr = "127.0.0.1:7100", .run_id = 77, .token = TOKEN,
+        .token_len = sizeof TOKEN, .generation = 1,
+        .dtype = EDGETRAIN__DTYPE__DTYPE_F32, .max_pending = 8,
+        .substream_buffer = 64 * 1024,
+    };
+    fx->tx = et_stream_tx_create(fx->base, &tc);
+    assert_non_null(fx->tx);
+    assert_int_equal(et_stream_tx_set_substreams(fx->tx, &sp, 1, 1), 0);
+    assert_true(run_until(fx, sub0_up, 10));
+    send_range(fx, 0, 20, 4);
+    target = 20;
+    assert_true(run_until(fx, all_acked, 10));
+    assert_false(fx->bad_order || fx->bad_data);
+    close(held);
+    teardown_fx(fx);
+}
+
 /* A new sender for the same run (a restarted agent) continues the
  * receiver's stream: it learns the position from its first Credit. */
 static void
@@ -1005,6 +1065,7 @@ main(void)
         cmocka_unit_test(test_brief_holes_are_not_a_gap),
         cmocka_unit_test(test_sender_resends_reported_missing),
         cmocka_unit_test(test_bad_input_closes_only_that_connection),
+        cmocka_unit_test(test_pinned_port_binds_the_data_address),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
