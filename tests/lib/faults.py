@@ -114,6 +114,18 @@ def streaming(min_step, min_epoch=0, max_step=None):
     max_step of epoch min_epoch, the checkpoints of that boundary all held
     by the controller), with sub-stream flows on the switches."""
     st = status()
+    if st and st.get("run", {}).get("state") == "done":
+        # Waiting on would only end in the emulator's kill, without a word.
+        agents = {a["name"]: a.get("metrics", {}) for a in st["agents"]}
+        raise RuntimeError(
+            f"the run ended before the fault could be injected (wanted"
+            f" every stage in epoch {min_epoch} at step {min_step}"
+            + (f"-{max_step}, the boundary's checkpoints held"
+               if max_step is not None else " or later")
+            + "); last steps: "
+            + ", ".join(f"{p['agent']} e{agents[p['agent']].get('epoch')}"
+                        f" s{agents[p['agent']].get('step')}"
+                        for p in st.get("placement", [])))
     if not st or st.get("run", {}).get("state") != "running" \
             or not st.get("placement"):
         return None
