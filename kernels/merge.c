@@ -35,6 +35,24 @@ same_shape_config(const struct mn_config *a, const struct mn_config *b)
            && a->head_pool == b->head_pool;
 }
 
+/* True if 'p' is of dst's model; else false with both in 'err'. 'kind'
+ * names dst ("merged", "split"). */
+static bool
+same_model(const struct mn_stage *p, const struct mn_stage *dst,
+           const char *kind, char *err, size_t errlen)
+{
+    if (same_shape_config(&p->cfg, &dst->cfg)) {
+        return true;
+    }
+    set_err(err, errlen, "blocks %d-%d are of another model (alpha %g input "
+            "%d x%d classes %d head_pool %d; %s stage alpha %g input %d x%d "
+            "classes %d head_pool %d)", p->first, p->last, p->cfg.alpha,
+            p->cfg.input_size, p->cfg.in_channels, p->cfg.classes,
+            p->cfg.head_pool, kind, dst->cfg.alpha, dst->cfg.input_size,
+            dst->cfg.in_channels, dst->cfg.classes, dst->cfg.head_pool);
+    return false;
+}
+
 /* Checks that 'parts' tile dst's range in order, with one model and one
  * optimiser position. */
 static int
@@ -56,15 +74,7 @@ merge_check(const struct mn_stage *dst, const struct mn_stage *const *parts,
             return EINVAL;
         }
         next = p->last + 1;
-        if (!same_shape_config(&p->cfg, &dst->cfg)) {
-            set_err(err, errlen, "blocks %d-%d are of another model (alpha "
-                    "%g input %d x%d classes %d head_pool %d; merged stage "
-                    "alpha %g input %d x%d classes %d head_pool %d)",
-                    p->first, p->last, p->cfg.alpha, p->cfg.input_size,
-                    p->cfg.in_channels, p->cfg.classes, p->cfg.head_pool,
-                    dst->cfg.alpha, dst->cfg.input_size,
-                    dst->cfg.in_channels, dst->cfg.classes,
-                    dst->cfg.head_pool);
+        if (!same_model(p, dst, "merged", err, errlen)) {
             return EINVAL;
         }
         const struct mn_stage *q = parts[0];
@@ -209,15 +219,7 @@ split_check(const struct mn_stage *dst, const struct mn_stage *src,
     const struct mn_stage *both[2] = {src, head_src};
     for (size_t i = 0; i < 2 && both[i]; i++) {
         const struct mn_stage *p = both[i];
-        if (!same_shape_config(&p->cfg, &dst->cfg)) {
-            set_err(err, errlen, "blocks %d-%d are of another model (alpha "
-                    "%g input %d x%d classes %d head_pool %d; split stage "
-                    "alpha %g input %d x%d classes %d head_pool %d)",
-                    p->first, p->last, p->cfg.alpha, p->cfg.input_size,
-                    p->cfg.in_channels, p->cfg.classes, p->cfg.head_pool,
-                    dst->cfg.alpha, dst->cfg.input_size,
-                    dst->cfg.in_channels, dst->cfg.classes,
-                    dst->cfg.head_pool);
+        if (!same_model(p, dst, "split", err, errlen)) {
             return EINVAL;
         }
     }
